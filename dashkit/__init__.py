@@ -1,0 +1,1 @@
+"""PyAirtable dashboards kit: values -> load -> render -> assemble -> check -> write."""

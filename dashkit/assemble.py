@@ -1,0 +1,118 @@
+"""Stage 3, assemble: lay rendered panels out on the grid, give them ids, and wrap them in the frame.
+
+The frame (templates/dashboard.jsonnet) is the single place where every dashboard's defaults are applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .engines import TemplateError, Templates
+from .layout import dashboard_uid, flow, stable_id
+from .problems import Problem, Source
+from .render import RenderedDashboard
+
+SERVICE_TAG = "pyairtable-service"
+
+
+@dataclass
+class Assembled:
+    """One dashboard ready to check and write, with where each panel came from."""
+
+    path: str  # relative to out/
+    json: dict
+    src: Source  # the values file of the dashboard
+    panel_src: dict[int, Source] = field(default_factory=dict)
+    kind: str = "service"
+    job: str | None = None
+
+
+def output_path(kind: str, slug: str) -> str:
+    return "pyairtable-overview.json" if kind == "overview" else f"services/{slug}.json"
+
+
+def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], list[Problem]]:
+    panels: list[dict] = []
+    sources: dict[int, Source] = {}
+    problems: list[Problem] = []
+    y = 0
+    for row in dash.rows:
+        row_json = dict(row.json)
+        row_json["id"] = stable_id("row", row_json["title"])
+        row_json["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": y}
+        _claim(row_json["id"], row.src.at("title"), sources, row.src, problems)
+        positions, y = flow([(p.width, p.height) for p in row.panels], y + 1)
+        children = []
+        for rendered, pos in zip(row.panels, positions):
+            body = dict(rendered.json)
+            body["id"] = stable_id(row_json["title"], body.get("title", ""))
+            body["gridPos"] = pos
+            if _claim(body["id"], rendered.src.at("title"), sources, rendered.src, problems):
+                children.append(body)
+        panels.append(row_json)
+        if row_json.get("collapsed"):
+            row_json["panels"] = children
+        else:
+            panels.extend(children)
+    return panels, sources, problems
+
+
+def _claim(panel_id: int, where, sources: dict, src: Source, problems: list[Problem]) -> bool:
+    if panel_id in sources:
+        other = sources[panel_id].at("title")
+        problems.append(
+            Problem(where, f"another panel in this row has the same title (line {other.line}); titles in a row must differ")
+        )
+        return False
+    sources[panel_id] = src
+    return True
+
+
+def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templates | None = None) -> tuple[list[Assembled], list[Problem]]:
+    templates = templates or Templates()
+    prefix = defaults["uid_prefix"]
+    services = [
+        {"job": d.spec.job, "title": d.spec.title, "uid": dashboard_uid(prefix, d.spec.slug)}
+        for d in rendered
+        if d.spec.kind == "service"
+    ]
+    frame = templates.dir / "dashboard.jsonnet"
+    out: list[Assembled] = []
+    problems: list[Problem] = []
+    for dash in rendered:
+        spec = dash.spec
+        panels, sources, found = lay_out(dash)
+        problems.extend(found)
+        description = spec.description + (f" Port {spec.port}." if spec.port else "")
+        tags = list(spec.tags) + ([SERVICE_TAG, spec.slug] if spec.kind == "service" else ["pyairtable-overview"])
+        data = {
+            "uid": dashboard_uid(prefix, spec.slug),
+            "title": spec.title,
+            "description": description,
+            "tags": tags,
+            "kind": spec.kind,
+            "job": spec.job,
+            "panels": panels,
+            "services": services,
+            "service_tag": SERVICE_TAG,
+            "overview_uid": dashboard_uid(prefix, "overview"),
+            "variables": [
+                {
+                    "name": v.name,
+                    "label": v.label,
+                    "metric": v.metric,
+                    "label_name": v.label_name,
+                    "multi": v.multi,
+                    "include_all": v.include_all,
+                    "job": spec.job,
+                }
+                for v in spec.variables
+            ],
+        }
+        try:
+            body = templates.render_file(frame, dashboard=data, defaults=defaults)
+        except TemplateError as err:
+            problems.append(Problem(spec.src.at(), f"template error: {err}"))
+            continue
+        out.append(Assembled(output_path(spec.kind, spec.slug), body, spec.src, sources, spec.kind, spec.job))
+    return out, problems

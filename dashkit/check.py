@@ -1,0 +1,153 @@
+"""Stage 4, check: everything about the assembled dashboards that must hold before a byte is written.
+
+- each dashboard against the project's own strict schema (schemas/dashboard.schema.json);
+- every PromQL expression parsed after Grafana's macro and variable substitution, and every metric, label
+  and function checked against the catalog;
+- variable queries point at catalog metrics and labels; every variable a query uses is defined;
+- uids unique, panel ids unique, no two panels overlapping.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema_rs
+
+from . import promql
+from .assemble import Assembled
+from .layout import overlaps
+from .load import did_you_mean
+from .problems import Problem, Source
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "dashboard.schema.json"
+LABEL_VALUES = re.compile(r"^label_values\((?P<selector>[^,]+),\s*(?P<label>\w+)\)$")
+_validator = None
+
+
+def _dashboard_validator():
+    global _validator
+    if _validator is None:
+        _validator = jsonschema_rs.Draft7Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+    return _validator
+
+
+def check(dashboards: list[Assembled], catalog: dict) -> tuple[list[Problem], dict[str, list[str]]]:
+    """Returns (problems, metric name -> the panels that show it, as 'Dashboard › Panel')."""
+    problems: list[Problem] = []
+    usage: dict[str, list[str]] = {}
+    uids: dict[str, Assembled] = {}
+    for dash in dashboards:
+        uid = dash.json.get("uid", "")
+        if uid in uids:
+            problems.append(Problem(dash.src.at(), f"dashboard uid '{uid}' is also made by {uids[uid].src.file}"))
+        uids[uid] = dash
+        problems.extend(_schema(dash))
+        problems.extend(_grid(dash))
+        problems.extend(_queries(dash, catalog, usage))
+    return problems, dict(sorted(usage.items()))
+
+
+def _panels(dash: Assembled):
+    """Every panel (rows' children included) with the values source it came from."""
+    for panel in dash.json.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def _source(dash: Assembled, panel: dict) -> Source:
+    return dash.panel_src.get(panel.get("id"), dash.src)
+
+
+def _schema(dash: Assembled) -> list[Problem]:
+    problems = []
+    top = dash.json.get("panels", [])
+    for err in _dashboard_validator().iter_errors(dash.json):
+        path = list(err.instance_path)
+        src, rest = dash.src, path
+        if len(path) >= 2 and path[0] == "panels":
+            panel = top[path[1]]
+            rest = path[2:]
+            if len(rest) >= 2 and rest[0] == "panels":
+                panel = panel["panels"][rest[1]]
+                rest = rest[2:]
+            src = _source(dash, panel)
+        problems.append(Problem(src.at(), f"generated {dash.path}: {'.'.join(map(str, rest)) or 'panel'}: {err.message}"))
+    return problems
+
+
+def _grid(dash: Assembled) -> list[Problem]:
+    problems = []
+    placed: list[dict] = []
+    for panel in _panels(dash):
+        pos = panel.get("gridPos")
+        if not pos:
+            continue
+        if pos["x"] + pos["w"] > 24:
+            problems.append(Problem(_source(dash, panel).at("width"), f"panel is {pos['w']} wide at x={pos['x']}: past the 24-column grid"))
+        for other in placed:
+            if overlaps(pos, other["gridPos"]):
+                problems.append(Problem(_source(dash, panel).at(), f"panel '{panel.get('title')}' overlaps panel '{other.get('title')}'"))
+        placed.append(panel)
+    return problems
+
+
+def _variable_values(dash: Assembled) -> dict[str, str]:
+    """A value per defined variable, as Grafana would substitute it for a query."""
+    values = {}
+    for var in dash.json.get("templating", {}).get("list", []):
+        current = var.get("current", {}).get("value")
+        if var["type"] == "constant" or var["type"] == "interval":
+            values[var["name"]] = current
+        else:
+            values[var["name"]] = ".*"  # multi-value and All become a regex alternation
+    return values
+
+
+def _queries(dash: Assembled, catalog: dict, usage: dict) -> list[Problem]:
+    problems = []
+    values = _variable_values(dash)
+    variables = dash.json.get("templating", {}).get("list", [])
+    for var in variables:
+        if var.get("type") != "query":
+            continue
+        found = _label_values_problems(var["query"], catalog)
+        problems.extend(Problem(dash.src.at("variables"), f"variable '{var['name']}': {msg}") for msg in found)
+    for panel in _panels(dash):
+        if panel.get("datasource", {}).get("type") != "prometheus":
+            continue
+        src = _source(dash, panel)
+        for i, target in enumerate(panel.get("targets", [])):
+            where = src.at("targets", i, "expr") if (src.base + ("targets",)) in src.lines else src.at("expr")
+            expr, missing = promql.substitute(target.get("expr", ""), values)
+            for name in missing:
+                problems.append(Problem(where, f"variable '${name}' is used but not defined{did_you_mean(name, values)}"))
+            if missing:
+                continue
+            found, used = promql.check_expr(expr, catalog)
+            problems.extend(Problem(where, msg) for msg in found)
+            for name in used:
+                shown = usage.setdefault(name, [])
+                entry = f"{dash.json['title']} › {panel['title']}"
+                if entry not in shown:
+                    shown.append(entry)
+    return problems
+
+
+def _label_values_problems(query: str, catalog: dict) -> list[str]:
+    match = LABEL_VALUES.match(query)
+    if not match:
+        return [f"query '{query}' is not label_values(selector, label)"]
+    try:
+        ast = promql.parse(match["selector"])
+    except ValueError as err:
+        return [f"invalid selector in '{query}': {err}"]
+    name = getattr(ast, "name", None)
+    base, metric, part = promql.resolve_series(name or "", catalog)
+    if metric is None:
+        return [f"metric '{name}' is not in values/metrics.yaml{did_you_mean(name, catalog)}"]
+    labels = promql.series_labels(metric, part)
+    if match["label"] not in labels:
+        return [f"'{match['label']}' is not a label of {name}{did_you_mean(match['label'], labels)}"]
+    return []

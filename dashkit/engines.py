@@ -1,0 +1,99 @@
+"""Template engines: Jinja (sandboxed) for `.json.j2`, go-jsonnet for `.jsonnet`, chosen by extension.
+
+Values reach a template only as data: Jinja through `tojson`, Jsonnet as top-level arguments (JSON is
+valid Jsonnet, so they are data, not source). User text is never spliced into template source, so
+`{{`, `{%` or `|||` in a title stays text.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+ENGINES = {".json.j2": "jinja", ".jsonnet": "jsonnet"}
+
+
+def panel_templates(panel_dir: Path) -> dict[str, Path]:
+    """Panel type -> template file. Files starting with '_' are shared helpers, not panel types."""
+    found = {}
+    for path in sorted(panel_dir.iterdir()):
+        if path.name.startswith("_"):
+            continue
+        for ext in ENGINES:
+            if path.name.endswith(ext):
+                found[path.name[: -len(ext)]] = path
+    return found
+
+
+class TemplateError(Exception):
+    pass
+
+
+class Templates:
+    """Compiles each template once and renders data through it."""
+
+    def __init__(self, templates_dir: Path = TEMPLATES):
+        self.dir = templates_dir
+        self.panels = panel_templates(templates_dir / "panels")
+        self._jinja_env = None
+        self._compiled: dict[Path, object] = {}
+
+    # --- engines ---------------------------------------------------------------------------------
+    def _jinja(self, path: Path):
+        if path not in self._compiled:
+            if self._jinja_env is None:
+                from jinja2 import FileSystemLoader, StrictUndefined
+                from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+                env = ImmutableSandboxedEnvironment(
+                    loader=FileSystemLoader(str(self.dir)),
+                    undefined=StrictUndefined,  # a missing variable is an error, never ""
+                    autoescape=False,
+                    keep_trailing_newline=True,
+                )
+                env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+                env.globals["opt"] = _optional_field
+                self._jinja_env = env
+            rel = path.relative_to(self.dir).as_posix()
+            self._compiled[path] = self._jinja_env.get_template(rel)
+        return self._compiled[path]
+
+    def render_file(self, path: Path, **data) -> object:
+        """Render one template with data; return the parsed JSON value."""
+        rel = path.relative_to(self.dir).as_posix()
+        if path.name.endswith(".json.j2"):
+            from jinja2 import TemplateError as JinjaError
+
+            try:
+                text = self._jinja(path).render(**data)
+            except JinjaError as err:
+                line = getattr(err, "lineno", None)
+                raise TemplateError(f"{rel}{':' + str(line) if line else ''}: {err}") from err
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as err:
+                raise TemplateError(f"{rel} produced invalid JSON at output line {err.lineno}: {err.msg}") from err
+        import _gojsonnet
+
+        if path not in self._compiled:
+            self._compiled[path] = path.read_text(encoding="utf-8")
+        try:
+            text = _gojsonnet.evaluate_snippet(
+                str(path),
+                self._compiled[path],
+                tla_codes={k: json.dumps(v) for k, v in data.items()},  # JSON is Jsonnet: data, not source
+                jpathdir=[str(self.dir)],
+            )
+        except RuntimeError as err:
+            raise TemplateError(f"{rel}: {str(err).strip().splitlines()[0]}") from err
+        return json.loads(text)
+
+
+def _optional_field(key: str, value) -> str:
+    """Jinja helper: `"key": value, ` when the value is set, nothing when it is None."""
+    if value is None:
+        return ""
+    return f"{json.dumps(key)}: {json.dumps(value, sort_keys=True, ensure_ascii=False)}, "
+
+

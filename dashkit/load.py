@@ -1,0 +1,254 @@
+"""Stage 1, load: read values/*.yaml, check them against the values schema, and resolve them into specs.
+
+Nothing here knows about Grafana JSON; it only turns what users wrote into located, complete specs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema_rs
+
+from .problems import Problem, Source, Where
+from .yamlsource import load_yaml
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "values.schema.json"
+_validators: dict[str, object] = {}
+_schema: dict | None = None
+
+
+@dataclass
+class PanelSpec:
+    values: dict  # the panel as written, with threshold presets resolved
+    src: Source  # where it was written, for error messages
+
+
+@dataclass
+class RowSpec:
+    title: str
+    collapsed: bool
+    panels: list[PanelSpec]
+    src: Source
+
+
+@dataclass
+class VariableSpec:
+    name: str
+    label: str
+    metric: str
+    label_name: str
+    multi: bool
+    include_all: bool
+    src: Source
+
+
+@dataclass
+class DashboardSpec:
+    kind: str  # "overview" or "service"
+    slug: str  # "overview" or the service name
+    title: str
+    description: str
+    tags: list[str]
+    rows: list[RowSpec]
+    src: Source
+    job: str | None = None
+    port: int | None = None
+    variables: list[VariableSpec] = field(default_factory=list)
+
+
+@dataclass
+class Values:
+    root: Path
+    defaults: dict
+    catalog: dict  # metric name -> metric dict
+    catalog_src: Source
+    dashboards: list[DashboardSpec]  # overview first, then services by name
+
+
+def _schema_for(kind: str):
+    global _schema
+    if kind not in _validators:
+        if _schema is None:
+            _schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+        doc = {"$ref": f"#/definitions/{kind}", "definitions": _schema["definitions"]}
+        _validators[kind] = jsonschema_rs.Draft7Validator(doc)
+    return _validators[kind]
+
+
+def _subschema(path) -> dict:
+    """Follow a jsonschema-rs schema_path back to the schema object it names."""
+    node: object = {"definitions": _schema["definitions"]}
+    for part in path:
+        if isinstance(node, dict) and "$ref" in node and part not in node:
+            node = _schema["definitions"][node["$ref"].rsplit("/", 1)[1]]
+        node = node[part] if isinstance(node, dict) else node[int(part)]
+    if isinstance(node, dict) and "$ref" in node:
+        node = _schema["definitions"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def schema_problems(data, kind: str, src: Source) -> list[Problem]:
+    problems = []
+    for err in _schema_for(kind).iter_errors(data):
+        path = tuple(err.instance_path)
+        kind_name = type(err.kind).__name__
+        if kind_name == "AdditionalProperties":
+            allowed = _subschema(list(err.schema_path)[:-1]).get("properties", {})
+            for key in err.kind.unexpected:
+                problems.append(Problem(src.at(*path, key), f"unknown key '{key}'{did_you_mean(key, allowed)}"))
+            continue
+        if kind_name == "Required":
+            message = f"missing required key '{err.kind.property}'"
+        elif kind_name == "Not":
+            message = "use either 'expr' or 'targets', not both"
+        elif kind_name == "Enum":
+            options = err.kind.options if hasattr(err.kind, "options") else _subschema(err.schema_path)["enum"]
+            message = f"{json.dumps(_at(data, path))} is not one of {', '.join(map(str, options))}{did_you_mean(_at(data, path), options)}"
+        elif kind_name == "Pattern":
+            desc = _subschema(list(err.schema_path)[:-1]).get("description")
+            message = f"{json.dumps(_at(data, path))} is not allowed here" + (f": {desc}" if desc else "")
+        elif kind_name == "OneOfNotValid" and list(err.schema_path)[-2:-1] == ["thresholds"]:
+            message = "thresholds must be a preset name or {warning, critical, direction}"
+        else:
+            message = err.message
+        problems.append(Problem(src.at(*path), message))
+    return problems
+
+
+def _at(data, path):
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _read(root: Path, rel: str, kind: str, problems: list[Problem]):
+    text = (root / rel).read_text(encoding="utf-8")
+    data, src, found = load_yaml(text, rel)
+    problems.extend(found)
+    if data is None or found:
+        return None, src
+    found = schema_problems(data, kind, src)
+    problems.extend(found)
+    return (None if found else data), src
+
+
+def _rows(rows: list, src: Source, presets: dict, problems: list[Problem]) -> list[RowSpec]:
+    out = []
+    for i, row in enumerate(rows):
+        row_src = src.child(i)
+        panels = []
+        for j, panel in enumerate(row["panels"]):
+            p_src = row_src.child("panels", j)
+            panel = dict(panel)
+            if "expr" not in panel and "targets" not in panel and "content" not in panel:
+                problems.append(Problem(p_src.at(), "a panel needs 'expr' or 'targets' (or 'content' for text)"))
+                continue
+            th = panel.get("thresholds")
+            if isinstance(th, str):
+                if th not in presets:
+                    problems.append(
+                        Problem(p_src.at("thresholds"), f"unknown threshold preset '{th}'{did_you_mean(th, presets)}")
+                    )
+                    continue
+                panel["thresholds"] = dict(presets[th], preset=th)
+            panels.append(PanelSpec(panel, p_src))
+        out.append(RowSpec(row["title"], bool(row.get("collapsed", False)), panels, row_src))
+    return out
+
+
+def load(root: Path) -> tuple[Values | None, list[Problem]]:
+    """Read every values file under root/values. Returns the resolved values and all problems found."""
+    root = Path(root)
+    problems: list[Problem] = []
+    defaults, _ = _read(root, "values/defaults.yaml", "defaults", problems)
+    catalog_doc, catalog_src = _read(root, "values/metrics.yaml", "metrics", problems)
+    standard, standard_src = _read(root, "values/standard.yaml", "standard", problems)
+    overview, overview_src = _read(root, "values/overview.yaml", "overview", problems)
+    presets = (defaults or {}).get("thresholds", {})
+
+    services: dict[str, DashboardSpec] = {}
+    for path in sorted((root / "values" / "services").glob("*.yaml")):
+        rel = path.relative_to(root).as_posix()
+        doc, src = _read(root, rel, "service", problems)
+        if doc is None:
+            continue
+        name = doc["service"]
+        if name != path.stem:
+            problems.append(Problem(src.at("service"), f"service '{name}' must live in values/services/{name}.yaml"))
+            continue
+        if name in services or name == "overview":
+            other = services[name].src.file if name in services else "values/overview.yaml"
+            problems.append(Problem(src.at("service"), f"duplicate service '{name}' (also in {other})"))
+            continue
+        variables = []
+        for k, var in enumerate(doc.get("variables", [])):
+            variables.append(
+                VariableSpec(
+                    name=var["name"],
+                    label=var.get("label", var["name"].replace("_", " ").capitalize()),
+                    metric=var["metric"],
+                    label_name=var.get("label_name", var["name"]),
+                    multi=var.get("multi", True),
+                    include_all=var.get("include_all", True),
+                    src=src.child("variables", k),
+                )
+            )
+        own = _rows(doc["rows"], src.child("rows"), presets, problems)
+        lead = _rows(standard["leading_rows"], standard_src.child("leading_rows"), presets, problems) if standard else []
+        trail = _rows(standard["trailing_rows"], standard_src.child("trailing_rows"), presets, problems) if standard else []
+        services[name] = DashboardSpec(
+            kind="service",
+            slug=name,
+            title=doc["title"],
+            description=doc["description"],
+            tags=list(doc.get("tags", [])),
+            rows=lead + own + trail,
+            src=src,
+            job=name,
+            port=doc["port"],
+            variables=variables,
+        )
+
+    ports: dict[int, str] = {}
+    for spec in services.values():
+        if spec.port in ports:
+            problems.append(Problem(spec.src.at("port"), f"port {spec.port} is already used by service '{ports[spec.port]}'"))
+        ports.setdefault(spec.port, spec.slug)
+
+    dashboards = []
+    if overview is not None:
+        dashboards.append(
+            DashboardSpec(
+                kind="overview",
+                slug="overview",
+                title=overview["title"],
+                description=overview["description"],
+                tags=list(overview.get("tags", [])),
+                rows=_rows(overview["rows"], overview_src.child("rows"), presets, problems),
+                src=overview_src,
+            )
+        )
+    dashboards.extend(services[name] for name in sorted(services))
+
+    catalog = (catalog_doc or {}).get("metrics", {})
+    known_owners = set(services) | {"all", "platform"}
+    for name, metric in catalog.items():
+        if metric["service"] not in known_owners:
+            problems.append(
+                Problem(
+                    catalog_src.at("metrics", name, "service"),
+                    f"unknown service '{metric['service']}'{did_you_mean(metric['service'], known_owners)}",
+                )
+            )
+    # Later stages still run on whatever loaded cleanly, so one build reports every problem at once.
+    if defaults is None or catalog_doc is None:
+        return None, problems
+    return Values(root, defaults, catalog, catalog_src, dashboards), problems

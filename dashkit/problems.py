@@ -1,0 +1,62 @@
+"""Where a problem is, and how it is reported: `file:line: key.path: message`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def format_path(path: tuple) -> str:
+    """('rows', 0, 'panels', 1, 'unit') -> 'rows[0].panels[1].unit'."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(document)"
+
+
+@dataclass(frozen=True)
+class Where:
+    file: str
+    line: int
+    path: tuple = ()
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: Where
+    message: str
+
+    def __str__(self) -> str:
+        w = self.where
+        return f"{w.file}:{w.line}: {format_path(w.path)}: {self.message}"
+
+
+class Source:
+    """A located YAML document: turns a key path into the line a user should look at."""
+
+    __slots__ = ("file", "lines", "base")
+
+    def __init__(self, file: str, lines: dict, base: tuple = ()):
+        self.file = file
+        self.lines = lines
+        self.base = base
+
+    def child(self, *path) -> "Source":
+        return Source(self.file, self.lines, self.base + path)
+
+    def at(self, *path) -> Where:
+        full = self.base + path
+        probe = full
+        while probe not in self.lines and probe:
+            probe = probe[:-1]
+        return Where(self.file, self.lines.get(probe, 1), full)
+
+
+class BuildFailed(Exception):
+    """Raised with every problem found; the build writes nothing."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = sorted(set(problems), key=lambda p: (p.where.file, p.where.line, str(p)))

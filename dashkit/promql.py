@@ -1,0 +1,167 @@
+"""PromQL as Grafana sends it: substitute macros and variables, parse with a real PromQL parser, and check
+every selector against the metric catalog. Pure functions; the check stage decides what to do with findings.
+"""
+
+from __future__ import annotations
+
+import re
+
+import promql_parser as pp
+
+from .load import did_you_mean
+
+# $var, ${var}, ${var:format}, [[var]] — the variable syntaxes Grafana expands.
+VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::[^}]*)?\}|\[\[(\w+)(?::[^\]]*)?\]\]")
+# What Grafana puts in place of its global macros (any valid value parses the same).
+MACROS = {
+    "__rate_interval": "1m",
+    "__interval": "30s",
+    "__interval_ms": "30000",
+    "__range": "6h",
+    "__range_s": "21600",
+    "__range_ms": "21600000",
+}
+COUNTER_FUNCTIONS = {"rate", "irate", "increase", "resets"}
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+IMPLIED_LABELS = {"job", "instance", "__name__"}
+
+
+def variables_used(expr: str) -> list[str]:
+    return [next(g for g in m.groups() if g) for m in VARIABLE.finditer(expr)]
+
+
+def substitute(expr: str, values: dict[str, str]) -> tuple[str, list[str]]:
+    """Expand variables as Grafana would. Returns (expr, names of undefined variables)."""
+    missing = []
+
+    def replace(match):
+        name = next(g for g in match.groups() if g)
+        if name in MACROS:
+            return MACROS[name]
+        if name in values:
+            return values[name]
+        missing.append(name)
+        return match.group(0)
+
+    return VARIABLE.sub(replace, expr), missing
+
+
+def parse(expr: str):
+    """Parse PromQL; raise ValueError with the parser's message."""
+    return pp.parse(expr)
+
+
+def resolve_series(name: str, catalog: dict) -> tuple[str | None, dict | None, str]:
+    """Series name -> (catalog name, metric, part). part is '', or the histogram suffix."""
+    if name in catalog:
+        if catalog[name]["type"] == "histogram":
+            return None, None, ""  # no series has the bare name of a histogram
+        return name, catalog[name], ""
+    for suffix in HISTOGRAM_SUFFIXES:
+        base = name[: -len(suffix)]
+        if name.endswith(suffix) and catalog.get(base, {}).get("type") == "histogram":
+            return base, catalog[base], suffix
+    return None, None, ""
+
+
+def _series_names(catalog: dict) -> list[str]:
+    names = []
+    for name, metric in catalog.items():
+        if metric["type"] == "histogram":
+            names.extend(name + s for s in HISTOGRAM_SUFFIXES)
+        else:
+            names.append(name)
+    return names
+
+
+def series_labels(metric: dict, part: str) -> set[str]:
+    labels = set(metric.get("labels", {})) | IMPLIED_LABELS
+    if part == "_bucket":
+        labels.add("le")
+    return labels
+
+
+def check_expr(expr: str, catalog: dict) -> tuple[list[str], list[str]]:
+    """Check an expression whose variables are substituted. Returns (problems, catalog metric names used)."""
+    try:
+        ast = parse(expr)
+    except ValueError as err:
+        return [f"invalid PromQL: {err}"], []
+    problems: list[str] = []
+    used: list[str] = []
+    _walk(ast, None, catalog, problems, used)
+    return problems, sorted({base for base, _ in used})
+
+
+def _selector_name(vs) -> str | None:
+    if vs.name:
+        return vs.name
+    for m in vs.matchers.matchers:
+        if m.name == "__name__" and str(m.op) == "MatchOp.Equal":
+            return m.value
+    return None
+
+
+def _walk(node, function: str | None, catalog, problems, used) -> set[str]:
+    """Visit node; return the label names its selectors can carry (for by/without checks)."""
+    if isinstance(node, pp.MatrixSelector):
+        return _walk(node.vector_selector, function, catalog, problems, used)
+    if isinstance(node, pp.VectorSelector):
+        return _check_selector(node, function, catalog, problems, used)
+    if isinstance(node, pp.Call):
+        name = node.func.name
+        labels: set[str] = set()
+        inner = name if name in COUNTER_FUNCTIONS else function
+        for i, arg in enumerate(node.args):
+            start = len(used)
+            labels |= _walk(arg, inner, catalog, problems, used)
+            if name == "histogram_quantile" and i == 1:
+                for base, part in used[start:]:
+                    if part != "_bucket":
+                        problems.append(f"histogram_quantile() needs _bucket series of a histogram, got {base}{part}")
+        if name == "histogram_quantile":
+            labels.discard("le")
+        return labels
+    if isinstance(node, pp.AggregateExpr):
+        labels = _walk(node.expr, function, catalog, problems, used)
+        if node.param is not None:
+            _walk(node.param, None, catalog, problems, used)
+        modifier = node.modifier
+        if modifier is not None and labels is not None and "*" not in labels:
+            unknown = [lbl for lbl in modifier.labels if lbl not in labels]
+            for lbl in unknown:
+                problems.append(f"label '{lbl}' in by/without is not a label of the metrics aggregated{did_you_mean(lbl, labels)}")
+        if modifier is not None and str(modifier.type).endswith("By"):
+            return set(modifier.labels) | {"*"} if labels and "*" in labels else set(modifier.labels)
+        return labels
+    if isinstance(node, pp.BinaryExpr):
+        return _walk(node.lhs, function, catalog, problems, used) | _walk(node.rhs, function, catalog, problems, used)
+    for attr in ("expr",):  # ParenExpr, UnaryExpr, SubqueryExpr
+        inner = getattr(node, attr, None)
+        if inner is not None:
+            return _walk(inner, function, catalog, problems, used)
+    return set()
+
+
+def _check_selector(vs, function, catalog, problems, used) -> set[str]:
+    name = _selector_name(vs)
+    if name is None:
+        return {"*"}  # {__name__=~"..."}: a meta query over many metrics; nothing to check against
+    base, metric, part = resolve_series(name, catalog)
+    if metric is None:
+        if catalog.get(name, {}).get("type") == "histogram":
+            problems.append(f"'{name}' is a histogram: query {name}_bucket, {name}_sum or {name}_count")
+        else:
+            problems.append(f"unknown metric '{name}': not in values/metrics.yaml{did_you_mean(name, _series_names(catalog))}")
+        return {"*"}
+    used.append((base, part))
+    labels = series_labels(metric, part)
+    for m in vs.matchers.matchers:
+        if m.name not in labels:
+            problems.append(f"label '{m.name}' is not a label of {name}{did_you_mean(m.name, labels)}")
+    counter_like = metric["type"] == "counter" or part in ("_bucket", "_sum", "_count")
+    if function in COUNTER_FUNCTIONS and not counter_like:
+        problems.append(f"{function}() on {name}, a {metric['type']}: {function} needs a counter")
+    elif counter_like and function is None:
+        problems.append(f"counter {name} used without rate() or increase(): its raw value only ever climbs")
+    return labels

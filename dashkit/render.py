@@ -1,0 +1,154 @@
+"""Stage 2, render: turn each panel spec into Grafana panel JSON through its panel-type template.
+
+A panel type is one file in templates/panels/: `<type>.json.j2` (Jinja, sandboxed) or `<type>.jsonnet`
+(go-jsonnet). The engine is chosen by the extension (see engines.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .engines import TemplateError, Templates
+from .load import DashboardSpec, PanelSpec, Values, did_you_mean
+from .problems import Problem, Source
+
+REF_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+# --- the data a panel template receives ------------------------------------------------------------
+def threshold_steps(levels: dict | None, colors: dict) -> dict:
+    """Warning/critical levels -> Grafana threshold steps in the project's one colour scheme."""
+    if not levels:
+        return {"mode": "absolute", "steps": [{"color": colors["ok"], "value": None}]}
+    warning, critical = levels.get("warning"), levels.get("critical")
+    if levels.get("direction", "above") == "above":
+        steps = [{"color": colors["ok"], "value": None}]
+        if warning is not None:
+            steps.append({"color": colors["warning"], "value": warning})
+        if critical is not None:
+            steps.append({"color": colors["critical"], "value": critical})
+    else:
+        first = colors["critical"] if critical is not None else colors["warning"]
+        steps = [{"color": first, "value": None}]
+        if critical is not None and warning is not None:
+            steps.append({"color": colors["warning"], "value": critical})
+        steps.append({"color": colors["ok"], "value": warning if warning is not None else critical})
+    return {"mode": "absolute", "steps": steps}
+
+
+def value_mappings(mappings: list | None) -> list:
+    if not mappings:
+        return []
+    options = {}
+    for index, m in enumerate(mappings):
+        result = {"index": index, "text": m["text"]}
+        if "color" in m:
+            result["color"] = m["color"]
+        options[str(m["value"])] = result
+    return [{"type": "value", "options": options}]
+
+
+def panel_context(spec: PanelSpec, defaults: dict) -> dict:
+    v = spec.values
+    ds = defaults["datasources"][v.get("datasource", "metrics")]
+    written = v.get("targets") or ([{"expr": v["expr"], "legend": v.get("legend"), "instant": v.get("instant")}] if "expr" in v else [])
+    targets = []
+    for i, t in enumerate(written):
+        instant = bool(t.get("instant", v.get("instant", False)))
+        targets.append(
+            {
+                "refId": REF_IDS[i],
+                "expr": t["expr"],
+                "legendFormat": t.get("legend") or "__auto",
+                "instant": instant,
+                "range": not instant,
+                "format": t.get("format", "table" if v["type"] == "table" else "time_series"),
+            }
+        )
+    levels = v.get("thresholds")
+    return {
+        "type": v["type"],
+        "title": v["title"],
+        "description": v["description"],
+        "datasource": {"type": ds["type"], "uid": ds["uid"]},
+        "targets": targets,
+        "unit": v.get("unit", "none"),
+        "decimals": v.get("decimals"),
+        "min": v.get("min"),
+        "max": v.get("max"),
+        "has_thresholds": bool(levels),
+        "thresholds": threshold_steps(levels, defaults["colors"]),
+        "mappings": value_mappings(v.get("mappings")),
+        "links": [{"title": link["title"], "url": link["url"]} for link in v.get("links", [])],
+        "stack": bool(v.get("stack", False)),
+        "reduce": v.get("reduce", "lastNotNull"),
+        "orientation": v.get("orientation", "auto"),
+        "color": v.get("color"),
+        "content": v.get("content", ""),
+    }
+
+
+@dataclass
+class RenderedPanel:
+    json: dict
+    width: int
+    height: int
+    src: Source
+
+
+@dataclass
+class RenderedRow:
+    json: dict
+    panels: list[RenderedPanel]
+    src: Source
+
+
+@dataclass
+class RenderedDashboard:
+    spec: DashboardSpec
+    rows: list[RenderedRow]
+
+
+def _size(spec: PanelSpec, defaults: dict) -> tuple[int, int]:
+    size = defaults.get("panel_sizes", {}).get(spec.values["type"], defaults["panel_size"])
+    return spec.values.get("width", size["width"]), spec.values.get("height", size["height"])
+
+
+def render(values: Values, renderer: Templates | None = None) -> tuple[list[RenderedDashboard], list[Problem]]:
+    renderer = renderer or Templates()
+    problems: list[Problem] = []
+    out = []
+    for dash in values.dashboards:
+        rows = []
+        for row in dash.rows:
+            panels = []
+            for spec in row.panels:
+                rendered = render_panel(spec, values.defaults, renderer, problems)
+                if rendered is not None:
+                    panels.append(rendered)
+            try:
+                header = renderer.render_file(renderer.panels["row"], row={"title": row.title, "collapsed": row.collapsed})
+            except (KeyError, TemplateError) as err:
+                problems.append(Problem(row.src.at("title"), f"template error: row: {err}"))
+                continue
+            rows.append(RenderedRow(header, panels, row.src))
+        out.append(RenderedDashboard(dash, rows))
+    return out, problems
+
+
+def render_panel(spec: PanelSpec, defaults: dict, renderer: Templates, problems: list[Problem]) -> RenderedPanel | None:
+    kind = spec.values["type"]
+    template = renderer.panels.get(kind)
+    if template is None or kind == "row":
+        choices = [t for t in renderer.panels if t != "row"]
+        problems.append(Problem(spec.src.at("type"), f"unknown panel type '{kind}'{did_you_mean(kind, choices)}"))
+        return None
+    try:
+        body = renderer.render_file(template, panel=panel_context(spec, defaults))
+    except TemplateError as err:
+        problems.append(Problem(spec.src.at("type"), f"template error: {err}"))
+        return None
+    width, height = _size(spec, defaults)
+    return RenderedPanel(body, width, height, spec.src)
+
+

@@ -1,0 +1,71 @@
+// The dashboard frame: the one place where what every dashboard gets is applied (time, refresh,
+// schema version, variables, links, annotations). Panels arrive laid out; this file does not touch them.
+local variables = import 'lib/variables.libsonnet';
+
+function(dashboard, defaults)
+  local isService = dashboard.kind == 'service';
+  local link(title, url, tooltip) = {
+    title: title,
+    type: 'link',
+    url: url,
+    icon: 'dashboard',
+    tooltip: tooltip,
+    tags: [],
+    asDropdown: false,
+    targetBlank: false,
+    includeVars: false,
+    keepTime: true,  // the incident's time range follows you from dashboard to dashboard
+  };
+  {
+    uid: dashboard.uid,
+    title: dashboard.title,
+    description: dashboard.description,
+    tags: defaults.tags + dashboard.tags,
+    timezone: defaults.timezone,
+    editable: true,
+    graphTooltip: 1,  // shared crosshair: line up a spike across panels
+    time: defaults.time,
+    timepicker: {},
+    refresh: defaults.refresh,
+    schemaVersion: 42,
+    version: 1,
+    fiscalYearStartMonth: 0,
+    liveNow: false,
+    weekStart: '',
+    annotations: {
+      list: [{
+        builtIn: 1,
+        datasource: { type: 'grafana', uid: '-- Grafana --' },
+        enable: true,
+        hide: true,
+        iconColor: 'rgba(0, 211, 255, 1)',
+        name: 'Annotations & Alerts',
+        type: 'dashboard',
+      }],
+    },
+    templating: {
+      list:
+        [variables.interval(defaults.interval)]
+        + (if isService then [variables.constant('job', dashboard.job)] else [variables.services(dashboard.services)])
+        + [variables.labelValues(v, defaults.datasources.metrics) for v in dashboard.variables],
+    },
+    links:
+      if isService then [
+        link('Platform overview', '/d/' + dashboard.overview_uid, 'All services at a glance'),
+        {
+          title: 'Services',
+          type: 'dashboards',
+          icon: 'external link',
+          tooltip: 'Every PyAirtable service dashboard',
+          tags: [dashboard.service_tag],
+          asDropdown: true,
+          targetBlank: false,
+          includeVars: false,
+          keepTime: true,
+        },
+      ] else [
+        link(s.title, '/d/' + s.uid, s.title + ' service dashboard')
+        for s in dashboard.services
+      ],
+    panels: dashboard.panels,
+  }
