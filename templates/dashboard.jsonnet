@@ -1,5 +1,5 @@
 // The dashboard frame: the one place where what every dashboard gets is applied (time, refresh,
-// schema version, variables, links, annotations). Panels arrive laid out; this file does not touch them.
+// schema version, variables, links, annotations). Panels are laid out by the build and added after.
 local variables = import 'lib/variables.libsonnet';
 
 function(dashboard, defaults)
@@ -67,5 +67,4 @@ function(dashboard, defaults)
         link(s.title, '/d/' + s.uid, s.title + ' service dashboard')
         for s in dashboard.services
       ],
-    panels: dashboard.panels,
   }

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dashkit.pipeline import build  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tree() -> dict[str, dict]:
+    """The real dashboard tree, as `nox -s build` makes it: out/-relative path -> parsed JSON."""
+    result = build(ROOT)
+    return {path: json.loads(text) for path, text in result.files.items()}
+
+
+def panels_of(dashboard: dict):
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+class Project:
+    """A throw-away copy of the project to break on purpose; runs the real build.py as a user would."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def file(self, rel: str) -> Path:
+        return self.path / rel
+
+    def edit(self, rel: str, old: str, new: str, count: int = 1) -> None:
+        target = self.file(rel)
+        text = target.read_text(encoding="utf-8")
+        assert old in text, f"test setup: {old!r} not in {rel}"
+        target.write_text(text.replace(old, new, count), encoding="utf-8")
+
+    def write(self, rel: str, text: str) -> None:
+        target = self.file(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+    def build(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(self.path / "build.py"), *args],
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def out_bytes(self) -> dict[str, bytes]:
+        out = self.path / "out"
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in ("values", "templates", "schemas", "dashkit", "docs"):
+        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "build.py", dest / "build.py")
+    return Project(dest)
