@@ -54,7 +54,7 @@ class Templates:
                     autoescape=False,
                     keep_trailing_newline=True,
                 )
-                env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+                env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False, "default": _undefined_fails}
                 env.globals["opt"] = _optional_field
                 self._jinja_env = env
             rel = path.relative_to(self.dir).as_posix()
@@ -63,14 +63,14 @@ class Templates:
 
     def render_file(self, path: Path, **data) -> object:
         """Render one template with data; return the parsed JSON value."""
-        rel = path.relative_to(self.dir).as_posix()
+        rel = path.relative_to(self.dir.parent).as_posix()  # as the user sees it: templates/...
         if path.name.endswith(".json.j2"):
             from jinja2 import TemplateError as JinjaError
 
             try:
                 text = self._jinja(path).render(**data)
             except JinjaError as err:
-                line = getattr(err, "lineno", None)
+                line = getattr(err, "lineno", None) or _template_line(err, path)
                 raise TemplateError(f"{rel}{':' + str(line) if line else ''}: {err}") from err
             try:
                 return json.loads(text)
@@ -90,6 +90,22 @@ class Templates:
         except RuntimeError as err:
             raise TemplateError(f"{rel}: {str(err).strip().splitlines()[0]}") from err
         return json.loads(text)
+
+
+def _undefined_fails(value):
+    """tojson of an undefined variable: raise Jinja's own error instead of a TypeError."""
+    fail = getattr(value, "_fail_with_undefined_error", None)
+    if fail is not None:
+        fail()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _template_line(err: Exception, path: Path) -> int | None:
+    """Jinja rewrites tracebacks to template lines; take the deepest frame in this template."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename and Path(f.filename).name == path.name]
+    return frames[-1].lineno if frames else None
 
 
 def _bytecode_cache(templates_dir: Path, cache_class):

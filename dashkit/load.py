@@ -182,11 +182,16 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
             continue
         name = doc["service"]
         if name != path.stem:
-            problems.append(Problem(src.at("service"), f"service '{name}' must live in values/services/{name}.yaml"))
+            twin = root / "values" / "services" / f"{name}.yaml"
+            message = (
+                f"duplicate service '{name}' (also in values/services/{name}.yaml)"
+                if twin.exists()
+                else f"service '{name}' must live in values/services/{name}.yaml"
+            )
+            problems.append(Problem(src.at("service"), message))
             continue
-        if name in services or name == "overview":
-            other = services[name].src.file if name in services else "values/overview.yaml"
-            problems.append(Problem(src.at("service"), f"duplicate service '{name}' (also in {other})"))
+        if name == "overview":
+            problems.append(Problem(src.at("service"), "'overview' is the platform overview's name; pick another"))
             continue
         variables = []
         for k, var in enumerate(doc.get("variables", [])):
@@ -239,7 +244,8 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
     dashboards.extend(services[name] for name in sorted(services))
 
     catalog = (catalog_doc or {}).get("metrics", {})
-    known_owners = set(services) | {"all", "platform"}
+    # Owners are the service files present, loaded cleanly or not, so one broken file is one problem.
+    known_owners = {p.stem for p in (root / "values" / "services").glob("*.yaml")} | {"all", "platform"}
     for name, metric in catalog.items():
         if metric["service"] not in known_owners:
             problems.append(

@@ -33,8 +33,15 @@ def load_yaml(text: str, file: str) -> tuple[object, Source, list[Problem]]:
     return data, Source(file, lines), problems
 
 
+PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
 def _build(loader, node, path, lines, problems, file):
     lines[path] = node.start_mark.line + 1
+    if not isinstance(node, yaml.ScalarNode) and node.tag not in PLAIN_TAGS:
+        # Collections are built here, not by PyYAML, so refuse their tags explicitly (e.g. !!python/...).
+        problems.append(Problem(Where(file, lines[path], path), f"unsupported YAML: tag '{node.tag}' is not allowed"))
+        return None
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves `<<` merge keys the way PyYAML does
         out = {}
