@@ -43,7 +43,7 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], lis
         _claim(row_json["id"], row.src.at("title"), sources, row.src, problems)
         positions, y = flow([(p.width, p.height) for p in row.panels], y + 1)
         children = []
-        for rendered, pos in zip(row.panels, positions):
+        for rendered, pos in zip(row.panels, positions, strict=True):
             body = dict(rendered.json)
             body["id"] = stable_id(row_json["title"], body.get("title", ""))
             body["gridPos"] = pos

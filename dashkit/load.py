@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jsonschema_rs
 
-from .problems import Problem, Source, Where
+from .problems import Problem, Source
 from .yamlsource import load_yaml
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "values.schema.json"

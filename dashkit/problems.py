@@ -43,7 +43,7 @@ class Source:
         self.lines = lines
         self.base = base
 
-    def child(self, *path) -> "Source":
+    def child(self, *path) -> Source:
         return Source(self.file, self.lines, self.base + path)
 
     def at(self, *path) -> Where:

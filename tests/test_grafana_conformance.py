@@ -11,9 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-from jsonschema import Draft7Validator
-
 from conftest import ROOT, panels_of
+from jsonschema import Draft7Validator
 
 SCHEMA_DIR = Path(os.environ.get("GRAFANA_SCHEMA_DIR", ROOT.parent / "shared" / "grafana-schema" / "grafana-foundation-sdk" / "v0.0.18" / "jsonschema"))
 pytestmark = pytest.mark.skipif(

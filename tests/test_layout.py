@@ -1,0 +1,45 @@
+"""The grid helpers, and the laid-out dashboards they produce."""
+
+from __future__ import annotations
+
+from conftest import panels_of
+
+from dashkit.layout import flow, overlaps, stable_id
+
+
+def test_flow_wraps_when_the_next_panel_does_not_fit():
+    positions, bottom = flow([(12, 8), (12, 8), (8, 4), (24, 2)], top=1)
+    assert [(p["x"], p["y"]) for p in positions] == [(0, 1), (12, 1), (0, 9), (0, 13)]
+    assert bottom == 15
+
+
+def test_stable_ids_depend_on_identity_not_position():
+    assert stable_id("Requests", "Error rate") == stable_id("Requests", "Error rate")
+    assert stable_id("Requests", "Error rate") != stable_id("Latency", "Error rate")
+
+
+def test_overlap():
+    assert overlaps({"x": 0, "y": 0, "w": 12, "h": 8}, {"x": 11, "y": 7, "w": 4, "h": 4})
+    assert not overlaps({"x": 0, "y": 0, "w": 12, "h": 8}, {"x": 12, "y": 0, "w": 12, "h": 8})
+
+
+def test_no_dashboard_has_overlapping_or_out_of_grid_panels(tree):
+    for path, dash in tree.items():
+        placed = [p["gridPos"] for p in panels_of(dash)]
+        assert all(g["x"] + g["w"] <= 24 for g in placed), path
+        clashes = [(a, b) for i, a in enumerate(placed) for b in placed[i + 1:] if overlaps(a, b)]
+        assert clashes == [], path
+        ids = [p["id"] for p in panels_of(dash)]
+        assert len(ids) == len(set(ids)), path
+
+
+def test_inserting_a_panel_keeps_other_panel_ids(project, tree):
+    project.edit("values/services/api-gateway.yaml", "rows:\n  - title: Authentication & rate limiting\n    panels:\n",
+                 "rows:\n  - title: Authentication & rate limiting\n    panels:\n      - {type: stat, title: New, description: d, expr: 'sum(up{job=\"$job\"})', unit: none}\n")
+    assert project.build().returncode == 0
+    import json
+
+    after = json.loads((project.path / "out/services/api-gateway.json").read_text())
+    before_ids = {p["title"]: p["id"] for p in panels_of(tree["services/api-gateway.json"])}
+    after_ids = {p["title"]: p["id"] for p in panels_of(after)}
+    assert {t: after_ids[t] for t in before_ids} == before_ids

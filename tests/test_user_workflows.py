@@ -1,0 +1,175 @@
+"""What a user does and sees: add a service, find every specified metric, write odd text, rebuild."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, panels_of
+
+from dashkit.pipeline import REFERENCE, build
+
+SPEC = ROOT.parent / "shared" / "seed" / "000_46a01db3e9b742e8.txt"
+SPEC_SECTIONS = {
+    "API Gateway": "services/api-gateway.json",
+    "Airtable Gateway": "services/airtable-gateway.json",
+    "LLM Orchestrator": "services/llm-orchestrator.json",
+    "MCP Server": "services/mcp-server.json",
+    "Platform Services": "services/platform-services.json",
+    "Automation Services": "services/automation-services.json",
+}
+STANDARD = ["up", "http_requests_total", "http_request_duration_seconds_bucket", "process_cpu_seconds_total", "process_resident_memory_bytes"]
+CHAOS = ["chaos_engineering_experiments_total", "circuit_breaker_trips_total", "recovery_time_seconds", "failover_events_total"]
+
+
+def exprs(dashboard: dict) -> str:
+    return "\n".join(t.get("expr", "") for p in panels_of(dashboard) for t in p.get("targets", []))
+
+
+def spec_metrics() -> dict[str, list[str]]:
+    """The metric names the specification lists, by dashboard, read from the specification itself."""
+    if not SPEC.exists():
+        pytest.skip(f"the specification is not at {SPEC}")
+    text = SPEC.read_text(encoding="utf-8")
+    found: dict[str, list[str]] = {}
+    for section, path in SPEC_SECTIONS.items():
+        block = re.search(rf"#### {section}\n```\n(.*?)```", text, re.S)
+        assert block, section
+        found[path] = re.findall(r"^([a-z_]+)", block.group(1), re.M)
+    return found
+
+
+def test_every_metric_the_specification_names_is_on_its_dashboard(tree):
+    for path, names in spec_metrics().items():
+        assert len(names) == 4
+        shown = exprs(tree[path])
+        missing = [n for n in names + STANDARD if not re.search(rf"\b{n}\b", shown)]
+        assert missing == [], path
+    overview = exprs(tree["pyairtable-overview.json"])
+    assert [n for n in CHAOS + STANDARD if not re.search(rf"\b{n}\b", overview)] == []
+
+
+def test_overview_shows_health_of_every_service_and_links_to_each(tree):
+    overview = tree["pyairtable-overview.json"]
+    service_var = next(v for v in overview["templating"]["list"] if v["name"] == "service")
+    jobs = [path.split("/")[1][:-5] for path in tree if path.startswith("services/")]
+    assert service_var["query"].split(",") == sorted(jobs)
+    assert [link["url"] for link in overview["links"]] == [f"/d/pyairtable-{job}" for job in sorted(jobs)]
+    status = next(p for p in panels_of(overview) if p["title"] == "Service status")
+    assert status["targets"][0]["expr"] == 'min by (job) (up{job=~"$service"})'
+    for path, dash in tree.items():
+        if path.startswith("services/"):
+            assert dash["links"][0]["url"] == "/d/pyairtable-overview"
+
+
+def test_every_panel_has_title_description_and_unit(tree):
+    for path, dash in tree.items():
+        for panel in panels_of(dash):
+            if panel["type"] == "row":
+                continue
+            assert panel["title"] and panel["description"], (path, panel.get("title"))
+            assert panel["fieldConfig"]["defaults"]["unit"], (path, panel["title"])
+
+
+def test_dashboards_follow_the_conventions(tree):
+    for dash in tree.values():
+        assert dash["schemaVersion"] == 42 and dash["refresh"] == "30s"
+        assert len(dash["uid"]) <= 40 and dash["uid"].startswith("pyairtable-")
+        interval = dash["templating"]["list"][0]
+        assert interval["name"] == "interval" and interval["query"] == "1m,5m,15m,1h"
+        assert interval["current"]["value"] == "5m"
+        for panel in panels_of(dash):
+            for i, target in enumerate(panel.get("targets", [])):
+                assert target["refId"] == "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i]
+            if panel.get("datasource"):
+                assert panel["datasource"]["uid"] in {"mimir", "loki", "tempo"}
+            for target in panel.get("targets", []):
+                if "rate(" in target.get("expr", ""):
+                    assert "[$__rate_interval]" in target["expr"] or "[$interval]" in target["expr"], target["expr"]
+    ids = [p["id"] for dash in tree.values() for p in panels_of(dash)]
+    assert all(isinstance(i, int) and i > 0 for i in ids)
+
+
+def test_label_value_variables_come_from_mimir(tree):
+    wanted = {"services/llm-orchestrator.json": "model", "services/airtable-gateway.json": "operation", "services/mcp-server.json": "tool"}
+    for path, name in wanted.items():
+        var = next(v for v in tree[path]["templating"]["list"] if v["name"] == name)
+        assert var["type"] == "query" and var["datasource"]["uid"] == "mimir"
+        assert var["query"].startswith("label_values(") and var["query"].endswith(f", {name})")
+
+
+def test_threshold_colours_match_the_alert_levels(tree):
+    api = tree["services/api-gateway.json"]
+    error_rate = next(p for p in panels_of(api) if p["title"] == "Error rate")
+    steps = error_rate["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps == [{"color": "green", "value": None}, {"color": "orange", "value": 0.01}, {"color": "red", "value": 0.05}]
+    cache = next(p for p in panels_of(tree["services/airtable-gateway.json"]) if p["title"] == "Cache hit rate")
+    assert cache["fieldConfig"]["defaults"]["thresholds"]["steps"] == [{"color": "orange", "value": None}, {"color": "green", "value": 0.8}]
+
+
+def test_adding_a_service_is_one_values_file(project):
+    project.write(
+        "values/services/search-service.yaml",
+        "service: search-service\ntitle: Search Service\nport: 8010\ndescription: Full-text search.\nrows: []\n",
+    )
+    result = project.build()
+    assert result.returncode == 0, result.stderr
+    out = project.path / "out"
+    search = json.loads((out / "services" / "search-service.json").read_text())
+    assert search["uid"] == "pyairtable-search-service"
+    assert [p["title"] for p in panels_of(search) if p["type"] == "row"][:2] == ["Service health", "Requests"]
+    overview = json.loads((out / "pyairtable-overview.json").read_text())
+    assert "search-service" in next(v for v in overview["templating"]["list"] if v["name"] == "service")["query"].split(",")
+    assert "/d/pyairtable-search-service" in [link["url"] for link in overview["links"]]
+
+
+def test_removing_a_service_removes_its_file(project):
+    assert project.build().returncode == 0
+    (project.path / "values/services/mcp-server.yaml").unlink()
+    project.edit("values/metrics.yaml", "service: mcp-server", "service: platform", count=-1)
+    result = project.build()
+    # Its metrics now belong to no panel, which the build reports: the catalog and dashboards must agree.
+    assert result.returncode == 1 and "is in the catalog but on no panel" in result.stderr
+
+
+HOSTILE = 'He said "hi" \\ {{ panel.title }} {% if x %} {# c #} ${DS_MIMIR} ||| tab\there\nnewline ünïcødé 🚀 </script>'
+
+
+def test_hostile_text_comes_out_as_the_same_text(project):
+    project.edit("values/services/api-gateway.yaml", "title: Active connections", f"title: {json.dumps(HOSTILE, ensure_ascii=False)}")
+    project.edit("values/services/api-gateway.yaml", "description: Client connections open on the gateway right now.",
+                 f"description: {json.dumps(HOSTILE + ' (d)', ensure_ascii=False)}")
+    project.edit("values/services/api-gateway.yaml", "title: Authentication & rate limiting", f"title: {json.dumps(HOSTILE + ' row', ensure_ascii=False)}")
+    result = project.build()
+    assert result.returncode == 0, result.stderr
+    api = json.loads((project.path / "out/services/api-gateway.json").read_text(encoding="utf-8"))
+    titles = [p["title"] for p in panels_of(api)]
+    assert HOSTILE in titles and HOSTILE + " row" in titles
+    assert next(p for p in panels_of(api) if p["title"] == HOSTILE)["description"] == HOSTILE + " (d)"
+
+
+def test_the_committed_metric_reference_is_current():
+    assert (ROOT / REFERENCE).read_text(encoding="utf-8") == build(ROOT).reference, "run `nox -s build` and commit docs/metrics.md"
+
+
+def test_metric_reference_lists_every_catalog_metric_with_its_panels():
+    reference = build(ROOT).reference
+    assert "**none**" not in reference
+    assert "| `llm_orchestrator_cost_usd_total` | counter | `model`, `operation` |" in reference
+
+
+def test_builds_are_byte_identical_across_processes_and_hash_seeds(tmp_path):
+    trees = []
+    for seed in ("0", "1", "12345"):
+        out = tmp_path / f"out-{seed}"
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        subprocess.run([sys.executable, str(ROOT / "build.py"), "--out", str(out)], check=True, env=env, capture_output=True)
+        trees.append({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert trees[0] == trees[1] == trees[2]
+    assert all(text.endswith(b"}\n") for text in trees[0].values())
+    assert Path(tmp_path / "out-0" / "pyairtable-overview.json").read_text().startswith('{\n  "annotations"')
