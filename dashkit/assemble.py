@@ -23,6 +23,7 @@ class Assembled:
     json: dict
     src: Source  # the values file of the dashboard
     panel_src: dict[int, Source] = field(default_factory=dict)
+    variable_src: dict[str, Source] = field(default_factory=dict)
     kind: str = "service"
     job: str | None = None
 
@@ -40,14 +41,14 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], lis
         row_json = dict(row.json)
         row_json["id"] = stable_id("row", row_json["title"])
         row_json["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": y}
-        _claim(row_json["id"], row.src.at("title"), sources, row.src, problems)
+        _claim(row_json["id"], row.src.at("title"), sources, row.src, problems, "row")
         positions, y = flow([(p.width, p.height) for p in row.panels], y + 1)
         children = []
         for rendered, pos in zip(row.panels, positions, strict=True):
             body = dict(rendered.json)
             body["id"] = stable_id(row_json["title"], body.get("title", ""))
             body["gridPos"] = pos
-            if _claim(body["id"], rendered.src.at("title"), sources, rendered.src, problems):
+            if _claim(body["id"], rendered.src.at("title"), sources, rendered.src, problems, "panel"):
                 children.append(body)
         panels.append(row_json)
         if row_json.get("collapsed"):
@@ -57,12 +58,12 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], lis
     return panels, sources, problems
 
 
-def _claim(panel_id: int, where, sources: dict, src: Source, problems: list[Problem]) -> bool:
+def _claim(panel_id: int, where, sources: dict, src: Source, problems: list[Problem], what: str) -> bool:
+    """Ids come from titles, so two rows (or two panels of a row) with one title would share an id."""
     if panel_id in sources:
         other = sources[panel_id].at("title")
-        problems.append(
-            Problem(where, f"another panel in this row has the same title (line {other.line}); titles in a row must differ")
-        )
+        scope = "another row of this dashboard" if what == "row" else "another panel in this row"
+        problems.append(Problem(where, f"{scope} has the same title ({other.file}:{other.line}); titles must differ"))
         return False
     sources[panel_id] = src
     return True
@@ -114,5 +115,6 @@ def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templ
             problems.append(Problem(spec.src.at(), f"template error: {err}"))
             continue
         body["panels"] = panels  # the frame never sees panels: they are laid out already, and large
-        out.append(Assembled(output_path(spec.kind, spec.slug), body, spec.src, sources, spec.kind, spec.job))
+        variable_src = {v.name: v.src for v in spec.variables}
+        out.append(Assembled(output_path(spec.kind, spec.slug), body, spec.src, sources, variable_src, spec.kind, spec.job))
     return out, problems

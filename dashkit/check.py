@@ -113,7 +113,8 @@ def _queries(dash: Assembled, catalog: dict, usage: dict) -> list[Problem]:
         if var.get("type") != "query":
             continue
         found = _label_values_problems(var["query"], catalog)
-        problems.extend(Problem(dash.src.at("variables"), f"variable '{var['name']}': {msg}") for msg in found)
+        where = dash.variable_src[var["name"]].at("metric") if var["name"] in dash.variable_src else dash.src.at("variables")
+        problems.extend(Problem(where, f"variable '{var['name']}': {msg}") for msg in found)
     for panel in _panels(dash):
         if panel.get("datasource", {}).get("type") != "prometheus":
             continue

@@ -162,7 +162,10 @@ def render_panel(spec: PanelSpec, defaults: dict, renderer: Templates, problems:
     try:
         body = renderer.render_file(template, panel=panel_context(spec, defaults))
     except TemplateError as err:
-        problems.append(Problem(spec.src.at("type"), f"template error: {err}"))
+        # A broken template breaks every panel of its type: report it once, at the first panel.
+        message = f"template error: {err}"
+        if not any(p.message.startswith(message) for p in problems):
+            problems.append(Problem(spec.src.at("type"), message))
         return None
     width, height = _size(spec, defaults)
     return RenderedPanel(body, width, height, spec.src)

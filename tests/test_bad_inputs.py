@@ -50,14 +50,22 @@ CASES = [
      [f"{A}:35: rows[0].panels[3].width: 30 is greater than the maximum of 24"]),
     ("unknown-threshold-preset", A, "thresholds: success_ratio", "thresholds: sucess_ratio",
      [f"{A}:20: rows[0].panels[1].thresholds: unknown threshold preset 'sucess_ratio' (did you mean 'success_ratio'?)"]),
-    ("unknown-unit", A, "unit: currencyUSD", "unit: currencyUSD", None),
+    ("unknown-unit", A, "        unit: short\n      - type: stat\n        title: Authentication success rate",
+     "        unit: shrt\n      - type: stat\n        title: Authentication success rate",
+     [f'{A}:14: rows[0].panels[0].unit: "shrt" is not one of none, short, sishort, percent, percentunit, s, ms, µs, ns, dtdurations, bytes, '
+      "decbytes, bits, Bps, bps, reqps, reqpm, ops, opm, pps, cps, cpm, currencyUSD, bool, bool_on_off, string, dateTimeFromNow, locale "
+      "(did you mean 'short'?)"]),
     ("standard-row-error", S, "title: Status", "titel: Status",
      [f"{S}:6: leading_rows[0].panels[0]: missing required key 'title'",
       f"{S}:7: leading_rows[0].panels[0].titel: unknown key 'titel' (did you mean 'title'?)"]),
+    ("unknown-variable-metric", A, "{name: backend, metric: api_gateway_backend_requests_total}", "{name: backend, metric: api_gateway_backend_request_total}",
+     [f"{A}:6: variables[0].metric: variable 'backend': metric 'api_gateway_backend_request_total' is not in values/metrics.yaml "
+      "(did you mean 'api_gateway_backend_requests_total'?)"]),
+    ("duplicate-panel-title", A, "title: Rate-limited requests", "title: Active connections",
+     [f"{A}:23: rows[0].panels[2].title: another panel in this row has the same title (values/services/api-gateway.yaml:11); titles must differ"]),
     ("two-files-two-problems", A, "port: 8000", "port: 8002",
      [f"{A}:3: port: port 8002 is already used by service 'airtable-gateway'"]),
 ]
-CASES = [c for c in CASES if c[4] is not None]
 
 
 @pytest.mark.parametrize("case,rel,old,new,expected", CASES, ids=[c[0] for c in CASES])
@@ -98,6 +106,7 @@ def test_a_jinja_undefined_variable_is_an_error_never_empty_text(project):
     first = result.stderr.splitlines()[0]
     assert first.endswith("type: template error: templates/panels/stat.json.j2:15: 'dict object' has no attribute 'wide_layout'")
     assert first.startswith("values/overview.yaml:18: rows[0].panels[1].type:")
+    assert len(result.stderr.splitlines()) == 2, "one broken template is one problem, not one per panel"
 
 
 def test_python_tags_in_yaml_are_refused(project):
