@@ -38,12 +38,12 @@ def build(root: Path) -> Build:
     problems += found
     found, usage = check(dashboards, values.catalog)
     problems += found
-    unused = [name for name in values.catalog if name not in usage]
-    problems += [
-        Problem(values.catalog_src.at("metrics", name), f"metric '{name}' is in the catalog but on no panel")
-        for name in unused
-        if not problems  # only meaningful once every panel checked cleanly
-    ]
+    if not problems:  # only meaningful once every query checked cleanly: the catalog and the panels must agree
+        problems += [
+            Problem(values.catalog_src.at("metrics", name), f"metric '{name}' is in the catalog but on no panel")
+            for name in values.catalog
+            if name not in usage
+        ]
     if problems:
         raise BuildFailed(problems)
     files = {d.path: serialise(d.json) for d in dashboards}
