@@ -43,10 +43,12 @@ def snapshots(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint the Python code with ruff, and run the build's own checks without writing."""
+    """Lint: ruff, the build's own checks without writing, and LogQL parsed by Grafana's grammar (npm, pinned)."""
     install(session, "ruff==0.17.6", *BUILD_REQS)
     session.run("ruff", "check", ".")
     session.run("python", "build.py", "--check")
+    session.run("npm", "ci", "--prefix", "tools/grammar", "--no-audit", "--no-fund", "--loglevel=error", external=True)
+    session.run("python", "tools/grammar_check.py")
 
 
 @nox.session

@@ -49,14 +49,14 @@ def check(dashboards: list[Assembled], catalog: dict) -> tuple[list[Problem], di
     return problems, dict(sorted(usage.items()))
 
 
-def _panels(dash: Assembled):
+def panels_of(dash: Assembled):
     """Every panel (rows' children included) with the values source it came from."""
     for panel in dash.json.get("panels", []):
         yield panel
         yield from panel.get("panels", [])
 
 
-def _source(dash: Assembled, panel: dict) -> Source:
+def panel_source(dash: Assembled, panel: dict) -> Source:
     return dash.panel_src.get(panel.get("id"), dash.src)
 
 
@@ -72,7 +72,7 @@ def _schema(dash: Assembled) -> list[Problem]:
             if len(rest) >= 2 and rest[0] == "panels":
                 panel = panel["panels"][rest[1]]
                 rest = rest[2:]
-            src = _source(dash, panel)
+            src = panel_source(dash, panel)
         problems.append(Problem(src.at(), f"generated {dash.path}: {'.'.join(map(str, rest)) or 'panel'}: {err.message}"))
     return problems
 
@@ -80,20 +80,20 @@ def _schema(dash: Assembled) -> list[Problem]:
 def _grid(dash: Assembled) -> list[Problem]:
     problems = []
     placed: list[dict] = []
-    for panel in _panels(dash):
+    for panel in panels_of(dash):
         pos = panel.get("gridPos")
         if not pos:
             continue
         if pos["x"] + pos["w"] > 24:
-            problems.append(Problem(_source(dash, panel).at("width"), f"panel is {pos['w']} wide at x={pos['x']}: past the 24-column grid"))
+            problems.append(Problem(panel_source(dash, panel).at("width"), f"panel is {pos['w']} wide at x={pos['x']}: past the 24-column grid"))
         for other in placed:
             if overlaps(pos, other["gridPos"]):
-                problems.append(Problem(_source(dash, panel).at(), f"panel '{panel.get('title')}' overlaps panel '{other.get('title')}'"))
+                problems.append(Problem(panel_source(dash, panel).at(), f"panel '{panel.get('title')}' overlaps panel '{other.get('title')}'"))
         placed.append(panel)
     return problems
 
 
-def _variable_values(dash: Assembled) -> dict[str, str]:
+def variable_values(dash: Assembled) -> dict[str, str]:
     """A value per defined variable, as Grafana would substitute it for a query."""
     values = {}
     for var in dash.json.get("templating", {}).get("list", []):
@@ -107,7 +107,7 @@ def _variable_values(dash: Assembled) -> dict[str, str]:
 
 def _queries(dash: Assembled, catalog: dict, usage: dict) -> list[Problem]:
     problems = []
-    values = _variable_values(dash)
+    values = variable_values(dash)
     variables = dash.json.get("templating", {}).get("list", [])
     for var in variables:
         if var.get("type") != "query":
@@ -115,10 +115,10 @@ def _queries(dash: Assembled, catalog: dict, usage: dict) -> list[Problem]:
         found = _label_values_problems(var["query"], catalog)
         where = dash.variable_src[var["name"]].at("metric") if var["name"] in dash.variable_src else dash.src.at("variables")
         problems.extend(Problem(where, f"variable '{var['name']}': {msg}") for msg in found)
-    for panel in _panels(dash):
+    for panel in panels_of(dash):
         if panel.get("datasource", {}).get("type") != "prometheus":
             continue
-        src = _source(dash, panel)
+        src = panel_source(dash, panel)
         for i, target in enumerate(panel.get("targets", [])):
             where = src.at("targets", i, "expr") if (src.base + ("targets",)) in src.lines else src.at("expr")
             expr, missing = promql.substitute(target.get("expr", ""), values)
