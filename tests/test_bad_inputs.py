@@ -114,3 +114,14 @@ def test_python_tags_in_yaml_are_refused(project):
     result = project.build()
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == f"{A}:3: port: unsupported YAML: tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"
+
+
+def test_a_service_name_cannot_leave_out(project):
+    project.edit(A, "service: api-gateway", "service: ../../etc")
+    result = project.build()
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f'{A}:1: service: "../../etc" is not allowed here: lowercase words joined by hyphens, at most 29 characters '
+        "(the dashboard uid adds 'pyairtable-')"
+    )
+    assert not (project.path / "etc").exists()
