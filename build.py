@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         print(f"build failed: {len(failed.problems)} problem(s); {out} left unchanged", file=sys.stderr)
         return 1
-    verb = "checked" if args.check else f"wrote {len(result.files)} dashboards to {out}"
+    verb = "checked" if args.check else f"wrote {len(result.dashboards)} dashboards and {len(result.files) - len(result.dashboards)} rule and provisioning files to {out}"
     panels = sum(sum(1 + len(p.get("panels", [])) for p in d.json["panels"]) for d in result.dashboards)
     print(f"{verb} ({panels} panels)")
     return 0

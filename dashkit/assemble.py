@@ -28,6 +28,13 @@ class Assembled:
     job: str | None = None
 
 
+def panels_of(dash: Assembled):
+    """Every panel of a dashboard, rows' children included."""
+    for panel in dash.json.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
 def output_path(kind: str, slug: str) -> str:
     return "pyairtable-overview.json" if kind == "overview" else f"services/{slug}.json"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema_rs
 
 from . import promql
-from .assemble import Assembled
+from .assemble import Assembled, panels_of
 from .layout import overlaps
 from .load import did_you_mean
 from .problems import Problem, Source
@@ -47,13 +47,6 @@ def check(dashboards: list[Assembled], catalog: dict) -> tuple[list[Problem], di
         problems.extend(_grid(dash))
         problems.extend(_queries(dash, catalog, usage))
     return problems, dict(sorted(usage.items()))
-
-
-def panels_of(dash: Assembled):
-    """Every panel (rows' children included) with the values source it came from."""
-    for panel in dash.json.get("panels", []):
-        yield panel
-        yield from panel.get("panels", [])
 
 
 def panel_source(dash: Assembled, panel: dict) -> Source:

@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 
 from . import promql
-from .check import panel_source, panels_of, variable_values
+from .assemble import panels_of
+from .check import panel_source, variable_values
 from .pipeline import build
 from .problems import Problem
 

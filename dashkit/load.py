@@ -46,6 +46,39 @@ class VariableSpec:
 
 
 @dataclass
+class AlertSpec:
+    name: str
+    expr: str  # the measured quantity, with $job where the alert is per service
+    op: str  # ">" or "<", from the preset's direction
+    value: float  # the preset's level
+    severity: str  # the level's name: warning or critical
+    duration: str
+    summary: str
+    description: str
+    dashboard: str  # "service" or "overview"
+    panel: str
+    runbook: str
+    src: Source
+
+
+@dataclass
+class RecordingSpec:
+    record: str
+    expr: str
+    src: Source
+
+
+@dataclass
+class RulesSpec:
+    interval: str
+    runbook_base_url: str
+    recording: list[RecordingSpec]
+    alerts: list[AlertSpec]  # instantiated for every service
+    platform_alerts: list[AlertSpec]
+    src: Source
+
+
+@dataclass
 class DashboardSpec:
     kind: str  # "overview" or "service"
     slug: str  # "overview" or the service name
@@ -57,6 +90,7 @@ class DashboardSpec:
     job: str | None = None
     port: int | None = None
     variables: list[VariableSpec] = field(default_factory=list)
+    alerts: list[AlertSpec] = field(default_factory=list)  # the service's own
 
 
 @dataclass
@@ -66,6 +100,7 @@ class Values:
     catalog: dict  # metric name -> metric dict
     catalog_src: Source
     dashboards: list[DashboardSpec]  # overview first, then services by name
+    rules: RulesSpec | None = None
 
 
 def _schema_for(kind: str):
@@ -164,6 +199,36 @@ def _rows(rows: list, src: Source, presets: dict, problems: list[Problem]) -> li
     return out
 
 
+def _alerts(alerts: list, src: Source, presets: dict, problems: list[Problem]) -> list[AlertSpec]:
+    out = []
+    for i, alert in enumerate(alerts):
+        a_src = src.child(i)
+        preset, level = alert["threshold"].split(".")
+        if preset not in presets:
+            problems.append(Problem(a_src.at("threshold"), f"unknown threshold preset '{preset}'{did_you_mean(preset, presets)}"))
+            continue
+        if level not in presets[preset]:
+            problems.append(Problem(a_src.at("threshold"), f"threshold preset '{preset}' has no {level} level"))
+            continue
+        out.append(
+            AlertSpec(
+                name=alert["alert"],
+                expr=alert["expr"],
+                op="<" if presets[preset].get("direction") == "below" else ">",
+                value=presets[preset][level],
+                severity=level,
+                duration=alert["for"],
+                summary=alert["summary"],
+                description=alert["description"],
+                dashboard=alert.get("dashboard", "service"),
+                panel=alert["panel"],
+                runbook=alert["runbook"],
+                src=a_src,
+            )
+        )
+    return out
+
+
 def load(root: Path) -> tuple[Values | None, list[Problem]]:
     """Read every values file under root/values. Returns the resolved values and all problems found."""
     root = Path(root)
@@ -172,7 +237,20 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
     catalog_doc, catalog_src = _read(root, "values/metrics.yaml", "metrics", problems)
     standard, standard_src = _read(root, "values/standard.yaml", "standard", problems)
     overview, overview_src = _read(root, "values/overview.yaml", "overview", problems)
+    rules_doc, rules_src = _read(root, "values/rules.yaml", "rules", problems)
     presets = (defaults or {}).get("thresholds", {})
+    rules = None
+    if rules_doc is not None:
+        rules = RulesSpec(
+            interval=rules_doc["interval"],
+            runbook_base_url=rules_doc["runbook_base_url"],
+            recording=[
+                RecordingSpec(r["record"], r["expr"], rules_src.child("recording", i)) for i, r in enumerate(rules_doc["recording"])
+            ],
+            alerts=_alerts(rules_doc["alerts"], rules_src.child("alerts"), presets, problems),
+            platform_alerts=_alerts(rules_doc["platform_alerts"], rules_src.child("platform_alerts"), presets, problems),
+            src=rules_src,
+        )
 
     services: dict[str, DashboardSpec] = {}
     for path in sorted((root / "values" / "services").glob("*.yaml")):
@@ -220,6 +298,7 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
             job=name,
             port=doc["port"],
             variables=variables,
+            alerts=_alerts(doc.get("alerts", []), src.child("alerts"), presets, problems),
         )
 
     ports: dict[int, str] = {}
@@ -257,4 +336,4 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
     # Later stages still run on whatever loaded cleanly, so one build reports every problem at once.
     if defaults is None or catalog_doc is None:
         return None, problems
-    return Values(root, defaults, catalog, catalog_src, dashboards), problems
+    return Values(root, defaults, catalog, catalog_src, dashboards, rules), problems

@@ -8,21 +8,24 @@ from pathlib import Path
 
 from .assemble import Assembled, assemble
 from .check import check
+from .check_rules import Promtool, check_rules
 from .engines import Templates
 from .load import load
 from .problems import BuildFailed, Problem
 from .reference import metric_reference
 from .render import render
-from .write import serialise, write_file, write_tree
+from .rules import build_rules, grafana_alerting, prometheus_files
+from .write import serialise, serialise_yaml, write_file, write_tree
 
 REFERENCE = "docs/metrics.md"
 
 
 @dataclass
 class Build:
-    files: dict[str, str]  # out/-relative path -> JSON text
+    files: dict[str, str]  # out/-relative path -> file text
     dashboards: list[Assembled]
     reference: str
+    recorded: dict[str, list[str]]  # recording rule -> the raw metrics it is computed from
 
 
 def build(root: Path) -> Build:
@@ -36,7 +39,20 @@ def build(root: Path) -> Build:
     problems += found
     dashboards, found = assemble(rendered, values.defaults, templates)
     problems += found
-    found, usage = check(dashboards, values.catalog)
+    rules, found = build_rules(values, dashboards, link_panels=not problems)
+    problems += found
+    rule_files = {}
+    if rules is not None:
+        r = values.rules
+        rule_files = {path: serialise_yaml(doc) for path, doc in prometheus_files(rules, r.interval, r.runbook_base_url).items()}
+        metrics_uid = values.defaults["datasources"]["metrics"]["uid"]
+        rule_files["provisioning/alerting/pyairtable-alerts.yaml"] = serialise_yaml(grafana_alerting(rules, r.interval, r.runbook_base_url, metrics_uid))
+    promtool = Promtool({k: v for k, v in rule_files.items() if k.startswith("rules/")} if not problems else {})
+    catalog = dict(values.catalog, **(rules.recorded if rules else {}))
+    found, usage = check(dashboards, catalog)
+    problems += found
+    usage = through_recording_rules(usage, catalog)
+    found, rule_usage = check_rules(rules, catalog)
     problems += found
     if not problems:  # only meaningful once every query checked cleanly: the catalog and the panels must agree
         problems += [
@@ -44,10 +60,23 @@ def build(root: Path) -> Build:
             for name in values.catalog
             if name not in usage
         ]
+    files = {d.path: serialise(d.json) for d in dashboards}  # serialised while promtool runs
+    problems += promtool.problems(values.rules.src.at() if values.rules else values.catalog_src.at())
     if problems:
         raise BuildFailed(problems)
-    files = {d.path: serialise(d.json) for d in dashboards}
-    return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n")
+    files.update(rule_files)
+    recorded = {name: entry["from"] for name, entry in (rules.recorded if rules else {}).items()}
+    return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n", recorded)
+
+
+def through_recording_rules(usage: dict[str, list[str]], catalog: dict) -> dict[str, list[str]]:
+    """A panel of a recorded series shows the raw metrics the rule is computed from."""
+    out: dict[str, list[str]] = {}
+    for name, panels in usage.items():
+        for metric in catalog.get(name, {}).get("from", [name]):
+            shown = out.setdefault(metric, [])
+            shown += [p for p in panels if p not in shown]
+    return dict(sorted(out.items()))
 
 
 def build_and_write(root: Path, out: Path) -> Build:

@@ -75,6 +75,8 @@ def _series_names(catalog: dict) -> list[str]:
 
 
 def series_labels(metric: dict, part: str) -> set[str]:
+    if metric.get("recorded"):  # a recording rule keeps exactly the labels it aggregates by
+        return set(metric.get("labels", {})) | {"__name__"}
     labels = set(metric.get("labels", {})) | IMPLIED_LABELS
     if part == "_bucket":
         labels.add("le")
@@ -83,14 +85,20 @@ def series_labels(metric: dict, part: str) -> set[str]:
 
 def check_expr(expr: str, catalog: dict) -> tuple[list[str], list[str]]:
     """Check an expression whose variables are substituted. Returns (problems, catalog metric names used)."""
+    problems, used, _ = analyse(expr, catalog)
+    return problems, used
+
+
+def analyse(expr: str, catalog: dict) -> tuple[list[str], list[str], set[str]]:
+    """(problems, catalog metric names used, labels the result carries; '*' when unknown)."""
     try:
         ast = parse(expr)
     except ValueError as err:
-        return [f"invalid PromQL: {err}"], []
+        return [f"invalid PromQL: {err}"], [], set()
     problems: list[str] = []
-    used: list[str] = []
-    _walk(ast, None, catalog, problems, used)
-    return problems, sorted({base for base, _ in used})
+    used: list = []
+    labels = _walk(ast, None, catalog, problems, used)
+    return problems, sorted({base for base, _ in used}), labels
 
 
 def _selector_name(vs) -> str | None:
@@ -117,7 +125,7 @@ def _walk(node, function: str | None, catalog, problems, used) -> set[str]:
             labels |= _walk(arg, inner, catalog, problems, used)
             if name == "histogram_quantile" and i == 1:
                 for base, part in used[start:]:
-                    if part != "_bucket":
+                    if part != "_bucket" and "le" not in catalog[base].get("labels", {}):
                         problems.append(f"histogram_quantile() needs _bucket series of a histogram, got {base}{part}")
         if name == "histogram_quantile":
             labels.discard("le")

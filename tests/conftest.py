@@ -18,7 +18,7 @@ from dashkit.pipeline import build  # noqa: E402
 def tree() -> dict[str, dict]:
     """The real dashboard tree, as `nox -s build` makes it: out/-relative path -> parsed JSON."""
     result = build(ROOT)
-    return {path: json.loads(text) for path, text in result.files.items()}
+    return {path: json.loads(text) for path, text in result.files.items() if path.endswith(".json")}
 
 
 def panels_of(dashboard: dict):

@@ -1,0 +1,187 @@
+"""Stage 3b, rules: recording rules, and the alerts of every service and of the platform, in two formats:
+Prometheus rule files (Mimir ruler, `mimirtool rules load`, Prometheus) and Grafana unified alerting
+provisioning. Each alert is linked to the dashboard panel it belongs to.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, field
+
+from . import promql
+from .assemble import Assembled, panels_of
+from .load import AlertSpec, Values, did_you_mean
+from .problems import Problem, Source
+
+FOLDER = "PyAirtable"
+# Prometheus templates say $value; Grafana's say $values.<refId>.Value for the same number.
+GRAFANA_VALUE = re.compile(r"\$value\b")
+
+
+@dataclass
+class AlertRule:
+    """One alert as deployed: a spec instantiated for one group (a service, or the platform)."""
+
+    group: str
+    spec: AlertSpec
+    expr: str  # the measured quantity, variables substituted
+    dashboard_uid: str
+    panel_id: int | None
+
+    @property
+    def condition(self) -> str:
+        return f"{self.expr} {self.spec.op} {_number(self.spec.value)}"
+
+
+@dataclass
+class Rules:
+    recorded: dict  # recorded series name -> catalog-like entry
+    recording: list[dict]
+    alerts: list[AlertRule] = field(default_factory=list)
+    sources: dict[int, Source] = field(default_factory=dict)  # id(rule dict) -> values source
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def recorded_catalog(values: Values) -> tuple[dict, list[Problem]]:
+    """The catalog plus one gauge per recording rule, labelled with exactly what the rule aggregates by."""
+    catalog = dict(values.catalog)
+    problems = []
+    for rule in values.rules.recording if values.rules else []:
+        found, used, labels = promql.analyse(rule.expr, catalog)
+        problems += [Problem(rule.src.at("expr"), msg) for msg in found]
+        if rule.record in catalog:
+            problems.append(Problem(rule.src.at("record"), f"'{rule.record}' is already a metric"))
+            continue
+        kept = sorted(label for label in labels if label not in ("*", "__name__"))
+        catalog[rule.record] = {
+            "type": "gauge",
+            "service": "all",
+            "help": f"Recording rule: {rule.expr}",
+            "labels": {label: ["(recorded)"] for label in kept},
+            "recorded": True,
+            # the raw metrics behind it, so a panel of the rule counts as showing them
+            "from": sorted({m for name in used for m in catalog[name].get("from", [name])}),
+        }
+    return catalog, problems
+
+
+def build_rules(values: Values, dashboards: list[Assembled], link_panels: bool = True) -> tuple[Rules | None, list[Problem]]:
+    """link_panels=False when earlier stages found problems: a missing panel is then most likely one of
+    those, and reporting it again per alert and service would bury the real cause."""
+    if values.rules is None:
+        return None, []
+    catalog, problems = recorded_catalog(values)
+    by_kind = {(d.kind, d.job): d for d in dashboards}
+    overview = next((d for d in dashboards if d.kind == "overview"), None)
+    rules = Rules({k: v for k, v in catalog.items() if v.get("recorded")}, [{"record": r.record, "expr": r.expr} for r in values.rules.recording])
+    for dash in values.dashboards:
+        if dash.kind != "service":
+            continue
+        for spec in values.rules.alerts + dash.alerts:
+            target = overview if spec.dashboard == "overview" else by_kind.get(("service", dash.job))
+            rules.alerts.append(_instantiate(dash.job, spec, {"job": dash.job}, target, problems if link_panels else []))
+    for spec in values.rules.platform_alerts:
+        target = overview if spec.dashboard == "overview" else None
+        rules.alerts.append(_instantiate("platform", spec, {}, target, problems if link_panels else []))
+    return rules, problems
+
+
+def _instantiate(group: str, spec: AlertSpec, variables: dict, dashboard: Assembled | None, problems: list[Problem]) -> AlertRule:
+    expr, missing = promql.substitute(spec.expr, variables)
+    for name in missing:
+        problems.append(Problem(spec.src.at("expr"), f"variable '${name}' cannot be used in an alert (only $job, in service alerts)"))
+    panel_id = None
+    uid = dashboard.json["uid"] if dashboard else ""
+    if dashboard is None:
+        problems.append(Problem(spec.src.at("dashboard"), "a platform alert must say `dashboard: overview`"))
+    else:
+        titles = {p.get("title"): p.get("id") for p in panels_of(dashboard) if p.get("type") != "row"}
+        if spec.panel in titles:
+            panel_id = titles[spec.panel]
+        else:
+            problems.append(Problem(spec.src.at("panel"), f"no panel titled '{spec.panel}' on {uid}{did_you_mean(spec.panel, titles)}"))
+    return AlertRule(group, spec, expr, uid, panel_id)
+
+
+def rule_uid(group: str, alert: str) -> str:
+    """Grafana rule uids: at most 40 characters, stable, readable where they can be."""
+    full = f"{group}-{alert}".lower()
+    return f"{full[:31]}-{zlib.crc32(full.encode()):08x}"
+
+
+def anchor(alert: str) -> str:
+    return alert.lower()
+
+
+def prometheus_files(rules: Rules, interval: str, runbook_base: str) -> dict[str, dict]:
+    recording = {"groups": [{"name": "pyairtable-recording", "interval": interval, "rules": rules.recording}]}
+    groups: dict[str, list] = {}
+    for rule in rules.alerts:
+        groups.setdefault(rule.group, []).append(
+            {
+                "alert": rule.spec.name,
+                "expr": rule.condition,
+                "for": rule.spec.duration,
+                "labels": {"severity": rule.spec.severity, "service": rule.group},
+                "annotations": {
+                    "summary": rule.spec.summary,
+                    "description": rule.spec.description,
+                    "runbook_url": f"{runbook_base}#{anchor(rule.spec.name)}",
+                    "dashboard": f"/d/{rule.dashboard_uid}?viewPanel={rule.panel_id}",
+                },
+            }
+        )
+    alerts = {"groups": [{"name": f"pyairtable-{group}", "interval": interval, "rules": items} for group, items in groups.items()]}
+    return {"rules/pyairtable-recording.rules.yaml": recording, "rules/pyairtable-alerts.rules.yaml": alerts}
+
+
+def grafana_alerting(rules: Rules, interval: str, runbook_base: str, metrics_uid: str) -> dict:
+    groups: dict[str, list] = {}
+    for rule in rules.alerts:
+        threshold = {"type": "gt" if rule.spec.op == ">" else "lt", "params": [rule.spec.value]}
+        groups.setdefault(rule.group, []).append(
+            {
+                "uid": rule_uid(rule.group, rule.spec.name),
+                "title": f"{rule.spec.name} ({rule.group})",
+                "condition": "B",
+                "data": [
+                    {
+                        "refId": "A",
+                        "relativeTimeRange": {"from": 600, "to": 0},
+                        "datasourceUid": metrics_uid,
+                        "model": {"refId": "A", "expr": rule.expr, "instant": True, "range": False, "datasource": {"type": "prometheus", "uid": metrics_uid}},
+                    },
+                    {
+                        "refId": "B",
+                        "datasourceUid": "__expr__",
+                        "model": {
+                            "refId": "B",
+                            "type": "threshold",
+                            "expression": "A",
+                            "datasource": {"type": "__expr__", "uid": "__expr__"},
+                            "conditions": [{"evaluator": threshold}],
+                        },
+                    },
+                ],
+                "dashboardUid": rule.dashboard_uid,
+                "panelId": rule.panel_id,
+                "noDataState": "NoData",
+                "execErrState": "Error",
+                "for": rule.spec.duration,
+                "labels": {"severity": rule.spec.severity, "service": rule.group},
+                "annotations": {
+                    "summary": rule.spec.summary,
+                    "description": GRAFANA_VALUE.sub("$values.A.Value", rule.spec.description),
+                    "runbook_url": f"{runbook_base}#{anchor(rule.spec.name)}",
+                },
+                "isPaused": False,
+            }
+        )
+    return {
+        "apiVersion": 1,
+        "groups": [{"orgId": 1, "name": group, "folder": FOLDER, "interval": interval, "rules": items} for group, items in groups.items()],
+    }
