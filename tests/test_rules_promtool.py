@@ -1,0 +1,164 @@
+"""The rule files, proven with the real tool: `promtool check rules`, and `promtool test rules` with a
+firing and a quiet case for every alert of every group, and an expected value for every recording rule.
+
+Each alert kind has a scenario below: input series that make it fire and series that keep it quiet. An
+alert without a scenario fails the test, so a new alert cannot land untested.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from dashkit.pipeline import build
+
+PROMTOOL = shutil.which("promtool")
+pytestmark = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool is not on PATH (apt-get install -y --no-install-recommends prometheus); rule files not proven"
+)
+RULE_FILES = ["rules/pyairtable-recording.rules.yaml", "rules/pyairtable-alerts.rules.yaml"]
+EVAL = "30m"  # past every `for:` (at most 15m) and the 5m rate windows
+
+
+def counter(per_minute: float, samples: int = 40) -> str:
+    return f"0+{per_minute}x{samples}"
+
+
+def histogram(job: str, le_values: dict[str, float]) -> list[dict]:
+    return [{"series": f'http_request_duration_seconds_bucket{{job="{job}", le="{le}"}}', "values": counter(v)} for le, v in le_values.items()]
+
+
+# alert name -> (firing series, quiet series, labels the alert carries besides severity and service,
+#                the expected rendered description), per job. {job} is filled in.
+def scenarios(job: str) -> dict:
+    requests_fire = [
+        {"series": f'http_requests_total{{job="{job}", status="500"}}', "values": counter(15)},
+        {"series": f'http_requests_total{{job="{job}", status="200"}}', "values": counter(45)},
+    ]
+    requests_quiet = [
+        {"series": f'http_requests_total{{job="{job}", status="500"}}', "values": counter(0)},
+        {"series": f'http_requests_total{{job="{job}", status="200"}}', "values": counter(60)},
+    ]
+    slow = histogram(job, {"0.5": 0, "1": 0, "2.5": 0, "5": 60, "+Inf": 60})
+    fast = histogram(job, {"0.5": 60, "1": 60, "2.5": 60, "5": 60, "+Inf": 60})
+    instance = {"job": job, "instance": "i-1"}
+    return {
+        "ServiceDown": ([{"series": f'up{{job="{job}", instance="i-1"}}', "values": "0x40"}],
+                        [{"series": f'up{{job="{job}", instance="i-1"}}', "values": "1x40"}], instance,
+                        f"i-1 of {job} has failed every scrape for 1 minute."),
+        "HighErrorRate": (requests_fire, requests_quiet, {"job": job},
+                          f"{job} answered 25% of requests with a 5xx status over 5 minutes."),
+        "ElevatedErrorRate": (requests_fire, requests_quiet, {"job": job},
+                              f"{job} answered 25% of requests with a 5xx status over 5 minutes."),
+        "HighLatency": (slow, fast, {"job": job}, f"95% of {job} requests took up to 4.875s over 5 minutes."),
+        "ElevatedLatency": (slow, fast, {"job": job}, f"95% of {job} requests took up to 4.875s over 5 minutes."),
+        "HighCpuUsage": ([{"series": f'process_cpu_seconds_total{{job="{job}", instance="i-1"}}', "values": counter(57)}],
+                         [{"series": f'process_cpu_seconds_total{{job="{job}", instance="i-1"}}', "values": counter(6)}], instance,
+                         f"i-1 of {job} uses 95% of a core."),
+        "HighMemoryUsage": ([{"series": f'process_resident_memory_bytes{{job="{job}", instance="i-1"}}', "values": "95x40"},
+                             {"series": f'process_memory_limit_bytes{{job="{job}", instance="i-1"}}', "values": "100x40"}],
+                            [{"series": f'process_resident_memory_bytes{{job="{job}", instance="i-1"}}', "values": "50x40"},
+                             {"series": f'process_memory_limit_bytes{{job="{job}", instance="i-1"}}', "values": "100x40"}], instance,
+                            f"i-1 of {job} uses 95% of its memory limit."),
+        "CacheHitRateLow": ([{"series": f'airtable_gateway_cache_hits_total{{job="{job}", cache_type="records"}}', "values": counter(30)},
+                             {"series": f'airtable_gateway_cache_misses_total{{job="{job}", cache_type="records"}}', "values": counter(30)}],
+                            [{"series": f'airtable_gateway_cache_hits_total{{job="{job}", cache_type="records"}}', "values": counter(57)},
+                             {"series": f'airtable_gateway_cache_misses_total{{job="{job}", cache_type="records"}}', "values": counter(3)}], {"job": job},
+                            f"The cache hit rate of {job} is 50% over 5 minutes."),
+        "AirtableRequestQueueBacklog": ([{"series": f'airtable_gateway_request_queue_depth{{job="{job}"}}', "values": "150x40"}],
+                                        [{"series": f'airtable_gateway_request_queue_depth{{job="{job}"}}', "values": "5x40"}], {"job": job},
+                                        f"150 requests wait in the {job} queue."),
+        "McpMessageQueueBacklog": ([{"series": f'mcp_server_message_queue_depth{{job="{job}"}}', "values": "150x40"}],
+                                   [{"series": f'mcp_server_message_queue_depth{{job="{job}"}}', "values": "5x40"}], {"job": job},
+                                   f"150 messages wait in the {job} queue."),
+        "FileQueueBacklog": ([{"series": f'automation_services_file_queue_depth{{job="{job}"}}', "values": "150x40"}],
+                             [{"series": f'automation_services_file_queue_depth{{job="{job}"}}', "values": "5x40"}], {"job": job},
+                             f"150 files wait in the {job} processing queue."),
+        "PlatformFailover": ([{"series": 'failover_events_total{job="chaos", component="postgres"}', "values": "0x20 1x20"}],
+                             [{"series": 'failover_events_total{job="chaos", component="postgres"}', "values": "0x40"}], {"component": "postgres"},
+                             "postgres failed over 1 time(s) in the last 15 minutes."),
+    }
+
+
+@pytest.fixture(scope="module")
+def rule_dir(tmp_path_factory):
+    files = build(ROOT).files
+    folder = tmp_path_factory.mktemp("rules")
+    for rel in RULE_FILES:
+        (folder / rel.split("/")[1]).write_text(files[rel], encoding="utf-8")
+    return folder
+
+
+def test_promtool_check_rules_passes(rule_dir):
+    result = subprocess.run([PROMTOOL, "check", "rules", *sorted(str(p) for p in rule_dir.glob("*.rules.yaml"))], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 8 rules found" in result.stdout
+
+
+def alert_tests(rule_dir) -> tuple[list[dict], int]:
+    groups = yaml.safe_load((rule_dir / "pyairtable-alerts.rules.yaml").read_text())["groups"]
+    tests, alerts = [], 0
+    for group in groups:
+        service = group["name"].removeprefix("pyairtable-")
+        job = service if service != "platform" else "chaos"
+        known = scenarios(job)
+        for rule in group["rules"]:
+            alerts += 1
+            name = rule["alert"]
+            assert name in known, f"alert {name} has no promtool scenario in {__file__}"
+            fire, quiet, labels, description = known[name]
+            expected = {"severity": rule["labels"]["severity"], "service": service, **labels}
+            annotations = dict(rule["annotations"], description=description)
+            tests.append({"interval": "1m", "input_series": fire, "alert_rule_test": [
+                {"eval_time": EVAL, "alertname": name, "exp_alerts": [{"exp_labels": expected, "exp_annotations": annotations}]}]})
+            tests.append({"interval": "1m", "input_series": quiet, "alert_rule_test": [{"eval_time": EVAL, "alertname": name, "exp_alerts": []}]})
+    return tests, alerts
+
+
+def recording_tests() -> list[dict]:
+    job = "api-gateway"
+    series = [
+        {"series": f'http_requests_total{{job="{job}", status="500"}}', "values": counter(15)},
+        {"series": f'http_requests_total{{job="{job}", status="200"}}', "values": counter(45)},
+        {"series": f'process_cpu_seconds_total{{job="{job}", instance="i-1"}}', "values": counter(30)},
+        {"series": f'process_resident_memory_bytes{{job="{job}", instance="i-1"}}', "values": "64x40"},
+        {"series": f'process_memory_limit_bytes{{job="{job}", instance="i-1"}}', "values": "256x40"},
+        *histogram(job, {"0.5": 60, "1": 60, "+Inf": 60}),
+    ]
+    # Every observation in the first bucket (0, 0.5]: histogram_quantile interpolates to 0.5 * q.
+    expected = {
+        "job:http_requests:rate5m": ({"job": job}, 1.0),
+        "job:http_request_errors_per_requests:ratio_rate5m": ({"job": job}, 0.25),
+        'job_le:http_request_duration_seconds_bucket:rate5m{le="0.5"}': ({"job": job, "le": "0.5"}, 1.0),
+        "job:http_request_duration_seconds:p50_rate5m": ({"job": job}, 0.5 * 0.50),
+        "job:http_request_duration_seconds:p95_rate5m": ({"job": job}, 0.5 * 0.95),
+        "job:http_request_duration_seconds:p99_rate5m": ({"job": job}, 0.5 * 0.99),
+        "instance:process_cpu_seconds:rate5m": ({"job": job, "instance": "i-1"}, 0.5),
+        "instance:process_resident_memory_bytes:ratio": ({"job": job, "instance": "i-1"}, 0.25),
+    }
+    cases = [{"expr": expr, "eval_time": EVAL, "exp_samples": [{"labels": _labels(expr.split("{")[0], labels), "value": value}]}
+             for expr, (labels, value) in expected.items()]
+    return [{"interval": "1m", "input_series": series, "promql_expr_test": cases}], sorted(k.split("{")[0] for k in expected)
+
+
+def _labels(name: str, labels: dict) -> str:
+    return name + "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def test_every_alert_fires_and_stays_quiet_and_every_recording_rule_computes(rule_dir):
+    tests, alerts = alert_tests(rule_dir)
+    assert alerts == 47 and len(tests) == 2 * alerts
+    recorded, covered = recording_tests()
+    rules = yaml.safe_load((rule_dir / "pyairtable-recording.rules.yaml").read_text())["groups"][0]["rules"]
+    assert covered == sorted(r["record"] for r in rules), "every recording rule has an expected value"
+    spec = {"rule_files": [str(rule_dir / "pyairtable-recording.rules.yaml"), str(rule_dir / "pyairtable-alerts.rules.yaml")],
+            "evaluation_interval": "1m", "tests": tests + recorded}
+    test_file = rule_dir / "pyairtable.test.yaml"
+    test_file.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    result = subprocess.run([PROMTOOL, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    assert "SUCCESS" in result.stdout
