@@ -101,6 +101,7 @@ class Values:
     catalog_src: Source
     dashboards: list[DashboardSpec]  # overview first, then services by name
     rules: RulesSpec | None = None
+    defaults_src: Source | None = None
 
 
 def _schema_for(kind: str):
@@ -233,7 +234,7 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
     """Read every values file under root/values. Returns the resolved values and all problems found."""
     root = Path(root)
     problems: list[Problem] = []
-    defaults, _ = _read(root, "values/defaults.yaml", "defaults", problems)
+    defaults, defaults_src = _read(root, "values/defaults.yaml", "defaults", problems)
     catalog_doc, catalog_src = _read(root, "values/metrics.yaml", "metrics", problems)
     standard, standard_src = _read(root, "values/standard.yaml", "standard", problems)
     overview, overview_src = _read(root, "values/overview.yaml", "overview", problems)
@@ -336,4 +337,4 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
     # Later stages still run on whatever loaded cleanly, so one build reports every problem at once.
     if defaults is None or catalog_doc is None:
         return None, problems
-    return Values(root, defaults, catalog, catalog_src, dashboards, rules), problems
+    return Values(root, defaults, catalog, catalog_src, dashboards, rules, defaults_src), problems

@@ -13,6 +13,7 @@ from .engines import Templates
 from .load import load
 from .problems import BuildFailed, Problem
 from .reference import metric_reference
+from .provision import provisioning
 from .render import render
 from .rules import build_rules, grafana_alerting, prometheus_files
 from .write import serialise, serialise_yaml, write_file, write_tree
@@ -47,6 +48,9 @@ def build(root: Path) -> Build:
         rule_files = {path: serialise_yaml(doc) for path, doc in prometheus_files(rules, r.interval, r.runbook_base_url).items()}
         metrics_uid = values.defaults["datasources"]["metrics"]["uid"]
         rule_files["provisioning/alerting/pyairtable-alerts.yaml"] = serialise_yaml(grafana_alerting(rules, r.interval, r.runbook_base_url, metrics_uid))
+    provisioned, found = provisioning(templates, values.defaults, values.defaults_src)
+    problems += found
+    rule_files.update({path: serialise_yaml(doc) for path, doc in provisioned.items()})
     promtool = Promtool({k: v for k, v in rule_files.items() if k.startswith("rules/")} if not problems else {})
     catalog = dict(values.catalog, **(rules.recorded if rules else {}))
     found, usage = check(dashboards, catalog)
