@@ -12,8 +12,8 @@ from .check_rules import Promtool, check_rules
 from .engines import Templates
 from .load import load
 from .problems import BuildFailed, Problem
-from .reference import metric_reference
 from .provision import provisioning
+from .reference import metric_reference
 from .render import render
 from .rules import build_rules, grafana_alerting, prometheus_files
 from .write import serialise, serialise_yaml, write_file, write_tree
