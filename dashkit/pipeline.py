@@ -13,12 +13,13 @@ from .engines import Templates
 from .load import load
 from .problems import BuildFailed, Problem
 from .provision import provisioning
-from .reference import metric_reference
+from .reference import metric_reference, runbooks
 from .render import render
 from .rules import build_rules, grafana_alerting, prometheus_files
 from .write import serialise, serialise_yaml, write_file, write_tree
 
 REFERENCE = "docs/metrics.md"
+RUNBOOKS = "docs/runbooks.md"
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Build:
     files: dict[str, str]  # out/-relative path -> file text
     dashboards: list[Assembled]
     reference: str
+    runbooks: str
     recorded: dict[str, list[str]]  # recording rule -> the raw metrics it is computed from
 
 
@@ -70,7 +72,8 @@ def build(root: Path) -> Build:
         raise BuildFailed(problems)
     files.update(rule_files)
     recorded = {name: entry["from"] for name, entry in (rules.recorded if rules else {}).items()}
-    return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n", recorded)
+    runbook_text = runbooks(rules.alerts) if rules else ""
+    return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n", runbook_text, recorded)
 
 
 def through_recording_rules(usage: dict[str, list[str]], catalog: dict) -> dict[str, list[str]]:
@@ -87,6 +90,7 @@ def build_and_write(root: Path, out: Path) -> Build:
     result = build(root)
     write_tree(out, result.files)
     write_file(Path(root) / REFERENCE, result.reference)
+    write_file(Path(root) / RUNBOOKS, result.runbooks)
     return result
 
 

@@ -168,6 +168,12 @@ def test_the_committed_metric_reference_is_current():
     assert (ROOT / REFERENCE).read_text(encoding="utf-8") == build(ROOT).reference, "run `nox -s build` and commit docs/metrics.md"
 
 
+def test_the_committed_runbooks_are_current():
+    text = (ROOT / "docs" / "runbooks.md").read_text(encoding="utf-8")
+    assert text == build(ROOT).runbooks, "run `nox -s build` and commit docs/runbooks.md"
+    assert "## HighErrorRate" in text and "## CacheHitRateLow" in text
+
+
 def test_metric_reference_lists_every_catalog_metric_with_its_panels():
     reference = build(ROOT).reference
     assert "**none**" not in reference
