@@ -108,6 +108,7 @@ def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templ
                     "name": v.name,
                     "label": v.label,
                     "metric": v.metric,
+                    "values": v.values,
                     "label_name": v.label_name,
                     "multi": v.multi,
                     "include_all": v.include_all,

@@ -18,7 +18,7 @@ from .pipeline import build
 from .problems import Problem
 
 TOOL = Path(__file__).resolve().parent.parent / "tools" / "grammar"
-LANGUAGE = {"loki": "logql"}  # Tempo targets here are service-map filters, not TraceQL; traceql joins when used
+LANGUAGE = {"loki": "logql", "tempo": "traceql"}
 
 
 def grammar_available() -> str | None:
@@ -41,7 +41,10 @@ def grammar_problems(root: Path) -> list[Problem]:
                 continue
             src = panel_source(dash, panel)
             for i, target in enumerate(panel.get("targets", [])):
-                expr, _ = promql.substitute(target.get("expr", ""), values)
+                if language == "traceql" and target.get("queryType") != "traceql":
+                    continue  # a service-map target is a metrics filter, not TraceQL
+                written = target.get("query", "") if language == "traceql" else target.get("expr", "")
+                expr, _ = promql.substitute(written, values)
                 key = f"{len(queries)}"
                 queries.append({"id": key, "language": language, "expr": expr})
                 at = src.at("targets", i, "expr") if (src.base + ("targets",)) in src.lines else src.at("expr")

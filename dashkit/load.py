@@ -38,7 +38,8 @@ class RowSpec:
 class VariableSpec:
     name: str
     label: str
-    metric: str
+    metric: str | None  # label values of this metric, or
+    values: list[str] | None  # fixed choices
     label_name: str
     multi: bool
     include_all: bool
@@ -200,6 +201,22 @@ def _rows(rows: list, src: Source, presets: dict, problems: list[Problem]) -> li
     return out
 
 
+def _variables(specs: list, src: Source) -> list[VariableSpec]:
+    return [
+        VariableSpec(
+            name=var["name"],
+            label=var.get("label", var["name"].replace("_", " ").capitalize()),
+            metric=var.get("metric"),
+            values=var.get("values"),
+            label_name=var.get("label_name", var["name"]),
+            multi=var.get("multi", True),
+            include_all=var.get("include_all", True),
+            src=src.child(k),
+        )
+        for k, var in enumerate(specs)
+    ]
+
+
 def _alerts(alerts: list, src: Source, presets: dict, problems: list[Problem]) -> list[AlertSpec]:
     out = []
     for i, alert in enumerate(alerts):
@@ -272,19 +289,8 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
         if name == "overview":
             problems.append(Problem(src.at("service"), "'overview' is the platform overview's name; pick another"))
             continue
-        variables = []
-        for k, var in enumerate(doc.get("variables", [])):
-            variables.append(
-                VariableSpec(
-                    name=var["name"],
-                    label=var.get("label", var["name"].replace("_", " ").capitalize()),
-                    metric=var["metric"],
-                    label_name=var.get("label_name", var["name"]),
-                    multi=var.get("multi", True),
-                    include_all=var.get("include_all", True),
-                    src=src.child("variables", k),
-                )
-            )
+        shared = _variables(standard.get("variables", []), standard_src.child("variables")) if standard else []
+        variables = shared + _variables(doc.get("variables", []), src.child("variables"))
         own = _rows(doc["rows"], src.child("rows"), presets, problems)
         lead = _rows(standard["leading_rows"], standard_src.child("leading_rows"), presets, problems) if standard else []
         trail = _rows(standard["trailing_rows"], standard_src.child("trailing_rows"), presets, problems) if standard else []

@@ -47,7 +47,11 @@ function(dashboard, defaults)
       list:
         [variables.interval(defaults.interval)]
         + (if isService then [variables.constant('job', dashboard.job)] else [variables.services(dashboard.services)])
-        + [variables.labelValues(v, { type: defaults.datasources.metrics.type, uid: defaults.datasources.metrics.uid }) for v in dashboard.variables],
+        + [
+          if v.values != null then variables.choices(v)
+          else variables.labelValues(v, { type: defaults.datasources.metrics.type, uid: defaults.datasources.metrics.uid })
+          for v in dashboard.variables
+        ],
     },
     links:
       if isService then [

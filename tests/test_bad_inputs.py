@@ -56,8 +56,8 @@ CASES = [
       "decbytes, bits, Bps, bps, reqps, reqpm, ops, opm, pps, cps, cpm, currencyUSD, bool, bool_on_off, string, dateTimeFromNow, locale "
       "(did you mean 'short'?)"]),
     ("standard-row-error", S, "title: Status", "titel: Status",
-     [f"{S}:6: leading_rows[0].panels[0]: missing required key 'title'",
-      f"{S}:7: leading_rows[0].panels[0].titel: unknown key 'titel' (did you mean 'title'?)"]),
+     [f"{S}:8: leading_rows[0].panels[0]: missing required key 'title'",
+      f"{S}:9: leading_rows[0].panels[0].titel: unknown key 'titel' (did you mean 'title'?)"]),
     ("unknown-variable-metric", A, "{name: backend, metric: api_gateway_backend_requests_total}", "{name: backend, metric: api_gateway_backend_request_total}",
      [f"{A}:6: variables[0].metric: variable 'backend': metric 'api_gateway_backend_request_total' is not in values/metrics.yaml "
       "(did you mean 'api_gateway_backend_requests_total'?)"]),

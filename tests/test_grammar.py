@@ -16,8 +16,16 @@ def test_every_logql_query_parses():
 
 
 def test_a_broken_logql_query_is_named_with_its_line(project):
-    project.edit("values/standard.yaml", "expr: '{job=\"$job\"}'", "expr: '{job=\"$job\"'")
+    written = "expr: '{job=\"$job\"} | json | level=~\"$level\"'"
+    project.edit("values/standard.yaml", written, written.replace('"$job"}', '"$job"'))
     problems = [str(p) for p in grammar_problems(project.path)]
-    line = project.file("values/standard.yaml").read_text().splitlines().index("        expr: '{job=\"$job\"'") + 1
+    line = project.file("values/standard.yaml").read_text().splitlines().index("        " + written.replace('"$job"}', '"$job"')) + 1
     assert len(problems) == 6  # the shared logs panel, once per service dashboard
-    assert problems[1] == f'values/standard.yaml:{line}: trailing_rows[2].panels[0].expr: invalid LogQL at character 19: {{job="api-gateway"'
+    prefix = f"values/standard.yaml:{line}: trailing_rows[2].panels[2].expr: invalid LogQL at character "
+    assert problems[1].startswith(prefix) and problems[1].endswith(': {job="api-gateway" | json | level=~".*"')
+
+
+def test_a_broken_traceql_query_is_named(project):
+    project.edit("values/standard.yaml", "expr: '{resource.service.name=\"$job\"}'", "expr: '{resource.service.name=}'")
+    problems = [str(p) for p in grammar_problems(project.path)]
+    assert len(problems) == 6 and "trailing_rows[2].panels[1].expr: invalid TraceQL at character" in problems[0]

@@ -38,6 +38,20 @@ local all = { selected: true, text: ['All'], value: ['$__all'] };
     hide: 0,
   },
 
+  // A drop-down of fixed choices, e.g. log levels.
+  choices(spec):: {
+    type: 'custom',
+    name: spec.name,
+    label: spec.label,
+    query: std.join(',', spec.values),
+    multi: spec.multi,
+    includeAll: spec.include_all,
+    allValue: '.*',
+    current: all,
+    options: [option(v, false) for v in spec.values],
+    hide: 0,
+  },
+
   // A drop-down filled from the label values of a metric in Mimir.
   labelValues(spec, datasource):: {
     local selector = spec.metric + (if spec.job != null then '{job="' + spec.job + '"}' else ''),
