@@ -24,6 +24,7 @@ class Assembled:
     src: Source  # the values file of the dashboard
     panel_src: dict[int, Source] = field(default_factory=dict)
     variable_src: dict[str, Source] = field(default_factory=dict)
+    panel_exceptions: dict[int, dict] = field(default_factory=dict)  # panel id -> lint rule -> reason
     kind: str = "service"
     job: str | None = None
 
@@ -39,9 +40,10 @@ def output_path(kind: str, slug: str) -> str:
     return "pyairtable-overview.json" if kind == "overview" else f"services/{slug}.json"
 
 
-def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], list[Problem]]:
+def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dict[int, dict], list[Problem]]:
     panels: list[dict] = []
     sources: dict[int, Source] = {}
+    exceptions: dict[int, dict] = {}
     problems: list[Problem] = []
     y = 0
     for row in dash.rows:
@@ -57,12 +59,14 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], lis
             body["gridPos"] = pos
             if _claim(body["id"], rendered.src.at("title"), sources, rendered.src, problems, "panel"):
                 children.append(body)
+                if rendered.lint_exceptions:
+                    exceptions[body["id"]] = rendered.lint_exceptions
         panels.append(row_json)
         if row_json.get("collapsed"):
             row_json["panels"] = children
         else:
             panels.extend(children)
-    return panels, sources, problems
+    return panels, sources, exceptions, problems
 
 
 def _claim(panel_id: int, where, sources: dict, src: Source, problems: list[Problem], what: str) -> bool:
@@ -89,7 +93,7 @@ def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templ
     problems: list[Problem] = []
     for dash in rendered:
         spec = dash.spec
-        panels, sources, found = lay_out(dash)
+        panels, sources, exceptions, found = lay_out(dash)
         problems.extend(found)
         description = spec.description + (f" Port {spec.port}." if spec.port else "")
         tags = list(spec.tags) + ([SERVICE_TAG, spec.slug] if spec.kind == "service" else ["pyairtable-overview"])
@@ -124,5 +128,5 @@ def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templ
             continue
         body["panels"] = panels  # the frame never sees panels: they are laid out already, and large
         variable_src = {v.name: v.src for v in spec.variables}
-        out.append(Assembled(output_path(spec.kind, spec.slug), body, spec.src, sources, variable_src, spec.kind, spec.job))
+        out.append(Assembled(output_path(spec.kind, spec.slug), body, spec.src, sources, variable_src, exceptions, spec.kind, spec.job))
     return out, problems

@@ -18,6 +18,7 @@ import jsonschema_rs
 from . import promql
 from .assemble import Assembled, panels_of
 from .layout import overlaps
+from .lint import lint_target
 from .load import did_you_mean
 from .problems import Problem, Source
 
@@ -121,6 +122,11 @@ def _queries(dash: Assembled, catalog: dict, usage: dict) -> list[Problem]:
                 continue
             found, used = promql.check_expr(expr, catalog)
             problems.extend(Problem(where, msg) for msg in found)
+            if not found:
+                excused = dash.panel_exceptions.get(panel.get("id"), {})
+                for rule, message in lint_target(target.get("expr", ""), promql.parse(expr)):
+                    if rule not in excused:
+                        problems.append(Problem(where, f"lint {rule}: {message} (excuse it under lint_exceptions with a reason)"))
             for name in used:
                 shown = usage.setdefault(name, [])
                 entry = f"{dash.json['title']} › {panel['title']}"

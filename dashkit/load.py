@@ -189,7 +189,7 @@ def _rows(rows: list, src: Source, presets: dict, problems: list[Problem]) -> li
                 problems.append(Problem(p_src.at(), "a panel needs 'expr' or 'targets' (or 'content' for text)"))
                 continue
             th = panel.get("thresholds")
-            if isinstance(th, str):
+            if isinstance(th, str) and presets is not None:
                 if th not in presets:
                     problems.append(
                         Problem(p_src.at("thresholds"), f"unknown threshold preset '{th}'{did_you_mean(th, presets)}")
@@ -219,6 +219,8 @@ def _variables(specs: list, src: Source) -> list[VariableSpec]:
 
 def _alerts(alerts: list, src: Source, presets: dict, problems: list[Problem]) -> list[AlertSpec]:
     out = []
+    if presets is None:
+        return out
     for i, alert in enumerate(alerts):
         a_src = src.child(i)
         preset, level = alert["threshold"].split(".")
@@ -256,7 +258,8 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
     standard, standard_src = _read(root, "values/standard.yaml", "standard", problems)
     overview, overview_src = _read(root, "values/overview.yaml", "overview", problems)
     rules_doc, rules_src = _read(root, "values/rules.yaml", "rules", problems)
-    presets = (defaults or {}).get("thresholds", {})
+    # None when defaults.yaml itself is broken: its one problem is reported, not one per preset use.
+    presets = defaults.get("thresholds", {}) if defaults is not None else None
     rules = None
     if rules_doc is not None:
         rules = RulesSpec(

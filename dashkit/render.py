@@ -110,6 +110,7 @@ class RenderedPanel:
     width: int
     height: int
     src: Source
+    lint_exceptions: dict
 
 
 @dataclass
@@ -168,6 +169,6 @@ def render_panel(spec: PanelSpec, defaults: dict, renderer: Templates, problems:
             problems.append(Problem(spec.src.at("type"), message))
         return None
     width, height = _size(spec, defaults)
-    return RenderedPanel(body, width, height, spec.src)
+    return RenderedPanel(body, width, height, spec.src, spec.values.get("lint_exceptions", {}))
 
 

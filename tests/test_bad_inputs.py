@@ -8,6 +8,11 @@ import pytest
 
 A = "values/services/api-gateway.yaml"
 S = "values/standard.yaml"
+D = "values/defaults.yaml"
+R = "values/rules.yaml"
+M = "values/services/mcp-server.yaml"
+AT = "values/services/airtable-gateway.yaml"
+O = "values/overview.yaml"
 
 # (case, file, text to replace, replacement, expected problem lines)
 CASES = [
@@ -63,6 +68,32 @@ CASES = [
       "(did you mean 'api_gateway_backend_requests_total'?)"]),
     ("duplicate-panel-title", A, "title: Rate-limited requests", "title: Active connections",
      [f"{A}:23: rows[0].panels[2].title: another panel in this row has the same title (values/services/api-gateway.yaml:11); titles must differ"]),
+    # rules and alerts
+    ("alert-threshold-not-a-number", D, "  error_ratio: {warning: 0.01, critical: 0.05}", "  error_ratio: {warning: 0.01, critical: high}",
+     [f'{D}:22: thresholds.error_ratio.critical: "high" is not of type "number"']),
+    ("rule-unknown-metric", R, '    expr: up{job="$job"}', '    expr: upp{job="$job"}',
+     [f"{R}:32: alerts[0].expr: unknown metric 'upp': not in values/metrics.yaml (did you mean 'up'?)"]),
+    ("duplicate-alert-name", AT, "  - alert: AirtableRequestQueueBacklog", "  - alert: HighErrorRate",
+     [f"{AT}:124: alerts[1].alert: duplicate alert name 'HighErrorRate' in group airtable-gateway (also values/rules.yaml:42)"]),
+    ("runbook-missing", M, "    runbook: |\n      1. Tool execution time: is one tool slow (often Airtable)?\n      2. Protocol errors: timeouts pile messages up behind them.\n", "",
+     [f"{M}:94: alerts[0]: missing required key 'runbook'"]),
+    ("alert-summary-templated", R, "    summary: A PyAirtable service instance is down.", "    summary: '{{ $labels.job }} is down.'",
+     [f"{R}:35: alerts[0].summary: summary must be one plain sentence (capital first, full stop last, no {{{{ templating }}}})"]),
+    ("alert-name-not-camel-case", M, "  - alert: McpMessageQueueBacklog", "  - alert: mcp_message_queue_backlog",
+     [f"{M}:94: alerts[0].alert: alert name 'mcp_message_queue_backlog' must be CamelCase and at most 40 characters"]),
+    ("alert-panel-unknown", M, "    panel: Message queue depth", "    panel: Message queue",
+     [f"{M}:100: alerts[0].panel: no panel titled 'Message queue' on pyairtable-mcp-server (did you mean 'Message queue depth'?)"]),
+    # dashboard lint
+    ("lint-fixed-rate-window", A, 'sum by (reason) (rate(api_gateway_auth_failures_total{job="$job"}[$__rate_interval]))',
+     'sum by (reason) (rate(api_gateway_auth_failures_total{job="$job"}[5m]))',
+     [f"{A}:32: rows[0].panels[3].expr: lint target-rate-interval: rate() over [5m]: use [$__rate_interval] (time series) or [$interval] (stat) "
+      "(excuse it under lint_exceptions with a reason)"]),
+    ("lint-no-job-matcher", A, 'expr: sum(api_gateway_active_connections{job="$job"})', "expr: sum(api_gateway_active_connections)",
+     [f"{A}:13: rows[0].panels[0].expr: lint target-job-matcher: no job matcher on api_gateway_active_connections "
+      "(excuse it under lint_exceptions with a reason)"]),
+    ("lint-exception-without-reason", O, "target-job-matcher: Chaos and failover metrics come from the platform's chaos controller, not from one service's job.",
+     "target-job-matcher: because",
+     [f'{O}:118: rows[3].panels[0].lint_exceptions.target-job-matcher: "because" is shorter than 15 characters']),
     ("two-files-two-problems", A, "port: 8000", "port: 8002",
      [f"{A}:3: port: port 8002 is already used by service 'airtable-gateway'"]),
 ]
