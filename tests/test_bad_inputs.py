@@ -12,7 +12,7 @@ D = "values/defaults.yaml"
 R = "values/rules.yaml"
 M = "values/services/mcp-server.yaml"
 AT = "values/services/airtable-gateway.yaml"
-O = "values/overview.yaml"
+OV = "values/overview.yaml"
 
 # (case, file, text to replace, replacement, expected problem lines)
 CASES = [
@@ -75,7 +75,8 @@ CASES = [
      [f"{R}:32: alerts[0].expr: unknown metric 'upp': not in values/metrics.yaml (did you mean 'up'?)"]),
     ("duplicate-alert-name", AT, "  - alert: AirtableRequestQueueBacklog", "  - alert: HighErrorRate",
      [f"{AT}:124: alerts[1].alert: duplicate alert name 'HighErrorRate' in group airtable-gateway (also values/rules.yaml:42)"]),
-    ("runbook-missing", M, "    runbook: |\n      1. Tool execution time: is one tool slow (often Airtable)?\n      2. Protocol errors: timeouts pile messages up behind them.\n", "",
+    ("runbook-missing", M,
+     "    runbook: |\n      1. Tool execution time: is one tool slow (often Airtable)?\n      2. Protocol errors: timeouts pile messages up behind them.\n", "",
      [f"{M}:94: alerts[0]: missing required key 'runbook'"]),
     ("alert-summary-templated", R, "    summary: A PyAirtable service instance is down.", "    summary: '{{ $labels.job }} is down.'",
      [f"{R}:35: alerts[0].summary: summary must be one plain sentence (capital first, full stop last, no {{{{ templating }}}})"]),
@@ -91,9 +92,9 @@ CASES = [
     ("lint-no-job-matcher", A, 'expr: sum(api_gateway_active_connections{job="$job"})', "expr: sum(api_gateway_active_connections)",
      [f"{A}:13: rows[0].panels[0].expr: lint target-job-matcher: no job matcher on api_gateway_active_connections "
       "(excuse it under lint_exceptions with a reason)"]),
-    ("lint-exception-without-reason", O, "target-job-matcher: Chaos and failover metrics come from the platform's chaos controller, not from one service's job.",
+    ("lint-exception-without-reason", OV, "target-job-matcher: Chaos and failover metrics come from the platform's chaos controller, not from one service's job.",
      "target-job-matcher: because",
-     [f'{O}:118: rows[3].panels[0].lint_exceptions.target-job-matcher: "because" is shorter than 15 characters']),
+     [f'{OV}:118: rows[3].panels[0].lint_exceptions.target-job-matcher: "because" is shorter than 15 characters']),
     ("two-files-two-problems", A, "port: 8000", "port: 8002",
      [f"{A}:3: port: port 8002 is already used by service 'airtable-gateway'"]),
 ]
