@@ -3,12 +3,19 @@ included), and the alert conventions that mixtool lints for."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 from . import promql
 from .problems import Problem
 from .rules import Rules
 
+PROMTOOL_RULE_ERROR = re.compile(r'group "(?P<group>[^"]+)", rule \d+, "(?P<rule>[^"]+)":(?: annotation "(?P<annotation>[^"]+)":)?(?P<message>.*)$')
 CAMEL_CASE = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*$")
 MAX_NAME = 40
 MAX_GROUP = 20
@@ -57,34 +64,59 @@ def lint_alert(spec) -> list[Problem]:
 
 
 class Promtool:
-    """`promtool check rules` on the generated rule files, run on the other core while the build goes on."""
+    """`promtool check rules` on the generated rule files, run on the other core while the build goes on.
 
-    def __init__(self, files: dict[str, str]):
-        import shutil
-        import subprocess
-        import tempfile
+    A verdict depends only on the files' bytes and promtool's version, so a pass is remembered under
+    .cache/promtool/ and the same files are not checked twice."""
 
+    def __init__(self, files: dict[str, str], cache_dir: Path | None = None):
         self.binary = shutil.which("promtool")
-        self.files = files
         self.proc = None
+        self.marker = None
         if self.binary is None or not files:
             return
+        digest = hashlib.sha256(self.binary.encode() + str(os.stat(self.binary).st_mtime_ns).encode())
+        for rel, text in sorted(files.items()):
+            digest.update(rel.encode() + b"\0" + text.encode() + b"\0")
+        if cache_dir is not None:
+            self.marker = cache_dir / digest.hexdigest()
+            if self.marker.exists():
+                return
         self.dir = tempfile.TemporaryDirectory(prefix="pyairtable-rules-")
         paths = []
         for rel, text in sorted(files.items()):
-            path = f"{self.dir.name}/{rel.replace('/', '__')}"
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            paths.append(path)
+            path = Path(self.dir.name) / rel.replace("/", "__")
+            path.write_text(text, encoding="utf-8")
+            paths.append(str(path))
         self.proc = subprocess.Popen([self.binary, "check", "rules", *paths], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-    def problems(self, where) -> list[Problem]:
-        """Wait for promtool; a failure becomes one problem per failing file."""
+    def problems(self, rules: Rules | None, fallback) -> list[Problem]:
+        """Wait for promtool; each failure it names becomes a problem at the alert's line in values."""
         if self.proc is None:
             return []
         output, _ = self.proc.communicate(timeout=60)
         self.dir.cleanup()
         if self.proc.returncode == 0:
+            self._remember()
             return []
-        text = " ".join(line.strip() for line in output.splitlines() if line.strip() and not line.startswith("Checking"))
-        return [Problem(where, f"promtool check rules failed: {text.replace(self.dir.name + '/', '')}")]
+        specs = {(f"pyairtable-{r.group}", r.spec.name): r.spec for r in (rules.alerts if rules else [])}
+        problems = []
+        for line in output.splitlines():
+            found = PROMTOOL_RULE_ERROR.search(line)
+            if found and (found["group"], found["rule"]) in specs:
+                spec = specs[(found["group"], found["rule"])]
+                key = found["annotation"] or "expr"
+                problems.append(Problem(spec.src.at(key), f"promtool: {found['message'].strip()}"))
+        if not problems:
+            text = " ".join(line.strip() for line in output.splitlines() if line.strip() and not line.startswith("Checking"))
+            problems.append(Problem(fallback, f"promtool check rules failed: {text.replace(self.dir.name + '/', '')}"))
+        return problems
+
+    def _remember(self) -> None:
+        if self.marker is None:
+            return
+        try:
+            self.marker.parent.mkdir(parents=True, exist_ok=True)
+            self.marker.touch()
+        except OSError:
+            pass  # no cache: promtool simply runs again next time

@@ -53,7 +53,7 @@ def build(root: Path) -> Build:
     provisioned, found = provisioning(templates, values.defaults, values.defaults_src)
     problems += found
     rule_files.update({path: serialise_yaml(doc) for path, doc in provisioned.items()})
-    promtool = Promtool({k: v for k, v in rule_files.items() if k.startswith("rules/")} if not problems else {})
+    promtool = Promtool({k: v for k, v in rule_files.items() if k.startswith("rules/")} if not problems else {}, root / ".cache" / "promtool")
     catalog = dict(values.catalog, **(rules.recorded if rules else {}))
     found, usage = check(dashboards, catalog)
     problems += found
@@ -67,7 +67,7 @@ def build(root: Path) -> Build:
             if name not in usage
         ]
     files = {d.path: serialise(d.json) for d in dashboards}  # serialised while promtool runs
-    problems += promtool.problems(values.rules.src.at() if values.rules else values.catalog_src.at())
+    problems += promtool.problems(rules, values.rules.src.at() if values.rules else values.catalog_src.at())
     if problems:
         raise BuildFailed(problems)
     files.update(rule_files)

@@ -4,6 +4,8 @@ and an out/ tree byte-for-byte as it was."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 A = "values/services/api-gateway.yaml"
@@ -146,6 +148,16 @@ def test_python_tags_in_yaml_are_refused(project):
     result = project.build()
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == f"{A}:3: port: unsupported YAML: tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not on PATH: the build cannot run it")
+def test_what_only_promtool_catches_is_reported_at_the_alert(project):
+    project.edit(M, "wait in the {{ $labels.job }} queue.", "wait in the {{ $labels.job queue.")
+    result = project.build()
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{M}:99: alerts[0].description: promtool: template: __alert_McpMessageQueueBacklog:1: function \"queue\" not defined"
+    )
 
 
 def test_a_service_name_cannot_leave_out(project):
