@@ -52,6 +52,13 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def live(session: nox.Session) -> None:
+    """Run every panel, variable and rule query against a real Prometheus with synthetic data (needs prometheus)."""
+    install(session, *BUILD_REQS)
+    session.run("python", "tools/live_check.py", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Time whole-process `python build.py` (median of runs) and compare the Jsonnet bindings."""
     install(session, *BUILD_REQS, "jsonnet==0.22.0")

@@ -29,9 +29,10 @@ class Assembled:
     job: str | None = None
 
 
-def panels_of(dash: Assembled):
-    """Every panel of a dashboard, rows' children included."""
-    for panel in dash.json.get("panels", []):
+def panels_of(dash: Assembled | dict):
+    """Every panel of a dashboard (assembled, or its JSON), rows' children included."""
+    doc = dash.json if isinstance(dash, Assembled) else dash
+    for panel in doc.get("panels", []):
         yield panel
         yield from panel.get("panels", [])
 

@@ -3,7 +3,7 @@ before it produced; problems from every stage are gathered so one run reports th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .assemble import Assembled, assemble
@@ -15,7 +15,7 @@ from .problems import BuildFailed, Problem
 from .provision import provisioning
 from .reference import metric_reference, runbooks
 from .render import render
-from .rules import build_rules, grafana_alerting, prometheus_files
+from .rules import Rules, build_rules, grafana_alerting, prometheus_files
 from .write import serialise, serialise_yaml, write_file, write_tree
 
 REFERENCE = "docs/metrics.md"
@@ -29,6 +29,10 @@ class Build:
     reference: str
     runbooks: str
     recorded: dict[str, list[str]]  # recording rule -> the raw metrics it is computed from
+    catalog: dict = field(default_factory=dict)  # the metric catalog plus recorded series
+    usage: dict[str, list[str]] = field(default_factory=dict)  # metric -> panels that show it
+    rules: Rules | None = None
+    services: dict[str, int] = field(default_factory=dict)  # job -> port
 
 
 def build(root: Path) -> Build:
@@ -73,7 +77,8 @@ def build(root: Path) -> Build:
     files.update(rule_files)
     recorded = {name: entry["from"] for name, entry in (rules.recorded if rules else {}).items()}
     runbook_text = runbooks(rules.alerts) if rules else ""
-    return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n", runbook_text, recorded)
+    services = {d.job: d.port for d in values.dashboards if d.kind == "service"}
+    return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n", runbook_text, recorded, catalog, usage, rules, services)
 
 
 def through_recording_rules(usage: dict[str, list[str]], catalog: dict) -> dict[str, list[str]]:

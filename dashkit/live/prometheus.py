@@ -1,0 +1,127 @@
+"""A real Prometheus (Debian's package) on 127.0.0.1 and a free port, over a TSDB built with promtool.
+
+Started as its own process and stopped by its own PID, every wait bounded in time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+READY_TIMEOUT = 30.0
+QUERY_TIMEOUT = 30.0
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+def binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ToolMissing(f"{name} is not on PATH: apt-get install -y --no-install-recommends prometheus")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def backfill_openmetrics(source: Path, tsdb: Path) -> None:
+    tsdb.mkdir(parents=True, exist_ok=True)
+    subprocess.run([binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(source), str(tsdb)],
+                   check=True, capture_output=True, timeout=600)
+
+
+def backfill_rules(rule_file: Path, url: str, start: int, end: int, output: Path, interval: str = "60s") -> None:
+    output.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [binary("promtool"), "tsdb", "create-blocks-from", "rules", f"--start={start}", f"--end={end}", f"--url={url}",
+         f"--output-dir={output}", f"--eval-interval={interval}", str(rule_file)],
+        check=True, capture_output=True, timeout=600,
+    )
+
+
+class Prometheus:
+    """`with Prometheus(tsdb) as prom: prom.query(...)`; rule files are loaded for live evaluation too."""
+
+    def __init__(self, tsdb: Path, rule_files: list[Path] = (), workdir: Path | None = None):
+        self.tsdb = Path(tsdb)
+        self.rule_files = [Path(p) for p in rule_files]
+        self.workdir = Path(workdir or self.tsdb.parent)
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Prometheus:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        config = self.workdir / "prometheus.yml"
+        rules = "".join(f"  - {json.dumps(str(p))}\n" for p in self.rule_files)
+        config.write_text("global:\n  evaluation_interval: 1m\n" + (f"rule_files:\n{rules}" if rules else ""), encoding="utf-8")
+        self.port = free_port()
+        self.log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={self.tsdb}",
+             "--storage.tsdb.retention.time=3650d", f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited with {self.proc.returncode}; see {self.workdir / 'prometheus.log'}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"prometheus was not ready within {READY_TIMEOUT:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=15)
+        self.proc = None
+        self.log.close()
+
+    def api(self, path: str, **params) -> dict:
+        """GET an API path; returns the decoded body (status 'success' or 'error')."""
+        query = urllib.parse.urlencode(params, doseq=True)
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}?{query}", timeout=QUERY_TIMEOUT) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return json.loads(err.read() or b'{"status": "error", "error": "HTTP error"}')
+
+    def query(self, expr: str, at: int, stats: bool = False) -> dict:
+        return self.api("/api/v1/query", query=expr, time=at, **({"stats": "all"} if stats else {}))
+
+    def query_range(self, expr: str, start: int, end: int, step: int, stats: bool = False) -> dict:
+        return self.api("/api/v1/query_range", query=expr, start=start, end=end, step=step, **({"stats": "all"} if stats else {}))
+
+    def label_values(self, label: str, match: str, start: int, end: int) -> dict:
+        return self.api(f"/api/v1/label/{urllib.parse.quote(label)}/values", **{"match[]": match, "start": start, "end": end})

@@ -1,0 +1,121 @@
+"""Reports of the live check: coverage of the catalog by the dashboards, and what one refresh costs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import promql_parser as pp
+
+from .. import promql
+from ..assemble import panels_of
+from ..lint import selectors
+from ..pipeline import Build
+from .check import Report, grafana_intervals
+
+LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def coverage(build: Build) -> dict:
+    """Catalog metrics on no panel, panels per metric, and catalog labels no query ever uses."""
+    raw = {k: v for k, v in build.catalog.items() if not v.get("recorded")}
+    queried: dict[str, set[str]] = {name: set() for name in raw}
+    values = dict(grafana_intervals(), interval="5m")
+    values.pop("step")
+    exprs = []
+    for rel, text in build.files.items():
+        if not rel.endswith(".json"):
+            continue
+        dash = json.loads(text)
+        local = dict(values, **{v["name"]: ".*" for v in dash["templating"]["list"] if v["type"] not in ("constant", "interval")})
+        local.update({v["name"]: v["query"] for v in dash["templating"]["list"] if v["type"] == "constant"})
+        for panel in panels_of(dash):
+            if panel.get("datasource", {}).get("type") != "prometheus":
+                continue
+            for target in panel.get("targets", []):
+                exprs.append((promql.substitute(target["expr"], local)[0], target.get("legendFormat", "")))
+        exprs += [(promql.substitute(v["query"], local)[0], "") for v in dash["templating"]["list"] if v["type"] == "query"]
+    for rule in build.rules.recording if build.rules else []:
+        exprs.append((rule["expr"], ""))
+    for expr, legend in exprs:
+        match = re.match(r"^label_values\((.+),\s*(\w+)\)$", expr)
+        if match:
+            expr, extra = match.group(1), {match.group(2)}
+        else:
+            extra = set(LEGEND_LABEL.findall(legend))
+        try:
+            ast = pp.parse(expr)
+        except ValueError:
+            continue
+        grouping = extra | _grouping_labels(ast)
+        for sel in selectors(ast):
+            base = promql.resolve_series(sel.name or "", build.catalog)[0]
+            for name in build.catalog.get(base, {}).get("from", [base]) if base else []:
+                if name in queried:
+                    queried[name] |= {m.name for m in sel.matchers.matchers} | grouping
+    never = {name: sorted(set(metric.get("labels", {})) - queried[name]) for name, metric in raw.items()}
+    return {
+        "unused": sorted(name for name in raw if name not in build.usage),
+        "panels": {name: len(build.usage.get(name, [])) for name in sorted(raw)},
+        "labels_never_queried": {k: v for k, v in sorted(never.items()) if v},
+    }
+
+
+def _grouping_labels(node) -> set[str]:
+    found = set()
+    if isinstance(node, pp.AggregateExpr):
+        if node.modifier is not None:
+            found |= set(node.modifier.labels)
+        found |= _grouping_labels(node.expr)
+    elif isinstance(node, pp.BinaryExpr):
+        found |= _grouping_labels(node.lhs) | _grouping_labels(node.rhs)
+    elif isinstance(node, pp.Call):
+        for arg in node.args:
+            found |= _grouping_labels(arg)
+    elif getattr(node, "expr", None) is not None:
+        found |= _grouping_labels(node.expr)
+    return found
+
+
+def write_reports(folder: Path, report: Report, timings, counts: dict, cover: dict, wall: float) -> str:
+    total = report.targets + report.variables + report.rules
+    failed = len(report.findings)
+    lines = [
+        "# Live check",
+        "",
+        f"Synthetic data: {counts['series']:,} series, {counts['samples']:,} samples (6 h at 15 s).",
+        f"Wall time {wall:.1f} s: generate {timings.generate:.1f} s, promtool backfill {timings.backfill:.1f} s, "
+        f"recording rules backfill {timings.rules:.1f} s, queries {timings.queries:.1f} s.",
+        "",
+        f"- panel targets run: {report.targets}",
+        f"- variable queries run: {report.variables}",
+        f"- rule expressions run: {report.rules}",
+        f"- non-empty and in range: {total - failed} of {total} ({100 * (total - failed) / max(total, 1):.1f}%)",
+        f"- not run (no server on this machine): {', '.join(f'{n} {k}' for k, n in sorted(report.not_run.items())) or 'none'}",
+        "",
+        "## Findings",
+        "",
+        *([f"- {f.where}: {f.message} — `{f.expr}`" for f in report.findings] or ["none"]),
+        "",
+        "## Coverage",
+        "",
+        f"- catalog metrics on no panel: {', '.join(cover['unused']) or 'none'}",
+        f"- catalog labels no query uses: {sum(len(v) for v in cover['labels_never_queried'].values())}",
+        *[f"  - `{m}`: {', '.join(v)}" for m, v in cover["labels_never_queried"].items()],
+        "",
+        "## Query cost of one refresh (Prometheus evaluation time)",
+        "",
+        "| dashboard | ms | samples |",
+        "| --- | ---: | ---: |",
+        *[f"| {d} | {ms:.1f} | {report.samples.get(d, 0):,} |" for d, ms in sorted(report.query_ms.items())],
+        "",
+        "Slowest panels:",
+        "",
+        *[f"- {ms:.1f} ms {where}" for ms, where, _ in report.slowest[:10]],
+        "",
+    ]
+    text = "\n".join(lines)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "live-check.md").write_text(text, encoding="utf-8")
+    return text

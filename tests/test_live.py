@@ -1,0 +1,102 @@
+"""The live check against a real Prometheus (Debian's package) holding synthetic data from the catalog:
+the real dashboards all show data, and each classic "No data" mistake is caught with a clear message."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+
+import pytest
+from conftest import ROOT
+
+from dashkit.live import check, synth
+from dashkit.live.prometheus import Prometheus
+from dashkit.live.run import prepare, rule_levels
+from dashkit.pipeline import build
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("prometheus") is None or shutil.which("promtool") is None,
+    reason="prometheus/promtool are not on PATH (apt-get install -y --no-install-recommends prometheus): live check not run",
+)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    result = build(ROOT)
+    workdir = tmp_path_factory.mktemp("live")
+    tsdb, _, counts = prepare(result, workdir)
+    with Prometheus(tsdb, workdir=workdir) as prom:
+        yield result, prom, counts
+
+
+def dashboards(result) -> dict[str, dict]:
+    return {rel: json.loads(text) for rel, text in result.files.items() if rel.endswith(".json")}
+
+
+def run(result, prom, boards):
+    return check.run(list(boards), result.rules, result.catalog, prom, synth.DEFAULT_WINDOW, stats=False)
+
+
+def test_every_target_variable_and_rule_returns_data(live):
+    result, prom, counts = live
+    assert counts["series"] > 1000 and counts["samples"] == counts["series"] * (6 * 3600 // 15 + 1)
+    report = run(result, prom, dashboards(result).values())
+    assert [str(f) for f in report.findings] == []
+    assert report.targets > 200 and report.variables == 7 and report.rules == 55
+
+
+def edited(result, path: str, old: str, new: str) -> dict:
+    board = copy.deepcopy(dashboards(result)[path])
+    text = json.dumps(board)
+    assert old in text, old
+    return json.loads(text.replace(old, new))
+
+
+def findings(result, prom, board) -> list[str]:
+    return [f"{f.where}: {f.message}" for f in run(result, prom, [board]).findings]
+
+
+def test_a_misspelt_label_value_is_no_data(live):
+    result, prom, _ = live
+    board = edited(result, "services/api-gateway.json", 'status=~\\"5..\\"}[$interval])) / sum(rate(http_requests_total{job=\\"$job\\"}[$interval]))',
+                   'status=~\\"5OO\\"}[$interval])) / sum(rate(http_requests_total{job=\\"$job\\"}[$interval]))')
+    assert findings(result, prom, board) == ["API Gateway › Error rate [A]: empty result: the panel would show No data"]
+
+
+def test_a_misspelt_label_name_is_named(live):
+    result, prom, _ = live
+    board = edited(result, "services/api-gateway.json", 'sum(api_gateway_active_connections{job=\\"$job\\"})', 'sum(api_gateway_active_connections{jbo=\\"$job\\"})')
+    assert findings(result, prom, board) == [
+        "API Gateway › Active connections [A]: label 'jbo' is not a label of api_gateway_active_connections (did you mean 'job'?)",
+        "API Gateway › Active connections [A]: empty result: the panel would show No data",
+    ]
+
+
+def test_a_counter_without_rate_is_named(live):
+    result, prom, _ = live
+    board = edited(result, "services/api-gateway.json", 'sum(api_gateway_active_connections{job=\\"$job\\"})', 'sum(api_gateway_rate_limit_hits_total{job=\\"$job\\"})')
+    assert findings(result, prom, board) == [
+        "API Gateway › Active connections [A]: counter api_gateway_rate_limit_hits_total used without rate() or increase(): its raw value only ever climbs"
+    ]
+
+
+def test_a_variable_that_matches_nothing_is_named(live):
+    result, prom, _ = live
+    board = edited(result, "services/api-gateway.json", '"label_values(api_gateway_backend_requests_total{job=\\"api-gateway\\"}, backend)"',
+                   '"label_values(api_gateway_backend_requests_total{job=\\"api-gateway\\"}, backnd)"')
+    assert findings(result, prom, board)[0].startswith("API Gateway › variable $backend: matches nothing")
+
+
+def test_a_ratio_shown_as_a_percentage_is_out_of_range(live):
+    result, prom, _ = live
+    board = edited(result, "services/api-gateway.json", '"expr": "1 - (sum(rate(api_gateway_auth_failures_total', '"expr": "100 - (sum(rate(api_gateway_auth_failures_total')
+    found = findings(result, prom, board)
+    assert len(found) == 1 and found[0].startswith("API Gateway › Authentication success rate [A]: last value 99.9")
+    assert found[0].endswith("is outside the sensible range of unit percentunit [0, 1]")
+
+
+def test_recording_rules_are_backfilled_in_dependency_order():
+    levels = rule_levels(build(ROOT).rules.recording)
+    assert [sorted(r["record"] for r in level) for level in levels][1] == [
+        "job:http_request_duration_seconds:p50_rate5m", "job:http_request_duration_seconds:p95_rate5m", "job:http_request_duration_seconds:p99_rate5m"]
