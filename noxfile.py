@@ -59,6 +59,13 @@ def live(session: nox.Session) -> None:
 
 
 @nox.session
+def cost(session: nox.Session) -> None:
+    """Query cost of one refresh per dashboard on ~100,000 series (large preset; needs prometheus; minutes)."""
+    install(session, *BUILD_REQS)
+    session.run("python", "tools/cost_report.py", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Time whole-process `python build.py` (median of runs) and compare the Jsonnet bindings."""
     install(session, *BUILD_REQS, "jsonnet==0.22.0")

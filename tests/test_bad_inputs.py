@@ -74,14 +74,14 @@ CASES = [
     ("alert-threshold-not-a-number", D, "  error_ratio: {warning: 0.01, critical: 0.05}", "  error_ratio: {warning: 0.01, critical: high}",
      [f'{D}:22: thresholds.error_ratio.critical: "high" is not of type "number"']),
     ("rule-unknown-metric", R, '    expr: up{job="$job"}', '    expr: upp{job="$job"}',
-     [f"{R}:32: alerts[0].expr: unknown metric 'upp': not in values/metrics.yaml (did you mean 'up'?)"]),
+     [f"{R}:40: alerts[0].expr: unknown metric 'upp': not in values/metrics.yaml (did you mean 'up'?)"]),
     ("duplicate-alert-name", AT, "  - alert: AirtableRequestQueueBacklog", "  - alert: HighErrorRate",
-     [f"{AT}:124: alerts[1].alert: duplicate alert name 'HighErrorRate' in group airtable-gateway (also values/rules.yaml:42)"]),
+     [f"{AT}:124: alerts[1].alert: duplicate alert name 'HighErrorRate' in group airtable-gateway (also values/rules.yaml:50)"]),
     ("runbook-missing", M,
      "    runbook: |\n      1. Tool execution time: is one tool slow (often Airtable)?\n      2. Protocol errors: timeouts pile messages up behind them.\n", "",
      [f"{M}:94: alerts[0]: missing required key 'runbook'"]),
     ("alert-summary-templated", R, "    summary: A PyAirtable service instance is down.", "    summary: '{{ $labels.job }} is down.'",
-     [f"{R}:35: alerts[0].summary: summary must be one plain sentence (capital first, full stop last, no {{{{ templating }}}})"]),
+     [f"{R}:43: alerts[0].summary: summary must be one plain sentence (capital first, full stop last, no {{{{ templating }}}})"]),
     ("alert-name-not-camel-case", M, "  - alert: McpMessageQueueBacklog", "  - alert: mcp_message_queue_backlog",
      [f"{M}:94: alerts[0].alert: alert name 'mcp_message_queue_backlog' must be CamelCase and at most 40 characters"]),
     ("alert-panel-unknown", M, "    panel: Message queue depth", "    panel: Message queue",
@@ -138,7 +138,7 @@ def test_a_jinja_undefined_variable_is_an_error_never_empty_text(project):
     result = project.build()
     assert result.returncode == 1
     first = result.stderr.splitlines()[0]
-    assert first.endswith("type: template error: templates/panels/stat.json.j2:15: 'dict object' has no attribute 'wide_layout'")
+    assert first.endswith("type: template error: templates/panels/stat.json.j2:17: 'dict object' has no attribute 'wide_layout'")
     assert first.startswith("values/overview.yaml:18: rows[0].panels[1].type:")
     assert len(result.stderr.splitlines()) == 2, "one broken template is one problem, not one per panel"
 

@@ -43,7 +43,7 @@ def test_every_target_variable_and_rule_returns_data(live):
     assert counts["series"] > 1000 and counts["samples"] == counts["series"] * (6 * 3600 // 15 + 1)
     report = run(result, prom, dashboards(result).values())
     assert [str(f) for f in report.findings] == []
-    assert report.targets > 200 and report.variables == 7 and report.rules == 55
+    assert report.targets > 200 and report.variables == 7 and report.rules == 58
 
 
 def edited(result, path: str, old: str, new: str) -> dict:
@@ -98,5 +98,7 @@ def test_a_ratio_shown_as_a_percentage_is_out_of_range(live):
 
 def test_recording_rules_are_backfilled_in_dependency_order():
     levels = rule_levels(build(ROOT).rules.recording)
-    assert [sorted(r["record"] for r in level) for level in levels][1] == [
-        "job:http_request_duration_seconds:p50_rate5m", "job:http_request_duration_seconds:p95_rate5m", "job:http_request_duration_seconds:p99_rate5m"]
+    names = [sorted(r["record"] for r in level) for level in levels]
+    assert names[1] == ["job_le:http_request_duration_seconds_bucket:rate5m"]  # summed from the per-endpoint rates
+    assert names[2] == ["job:http_request_duration_seconds:p50_rate5m", "job:http_request_duration_seconds:p95_rate5m",
+                        "job:http_request_duration_seconds:p99_rate5m"]

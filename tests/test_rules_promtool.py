@@ -96,7 +96,7 @@ def rule_dir(tmp_path_factory):
 def test_promtool_check_rules_passes(rule_dir):
     result = subprocess.run([PROMTOOL, "check", "rules", *sorted(str(p) for p in rule_dir.glob("*.rules.yaml"))], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 11 rules found" in result.stdout
 
 
 def alert_tests(rule_dir) -> tuple[list[dict], int]:
@@ -128,12 +128,17 @@ def recording_tests() -> list[dict]:
         {"series": f'process_resident_memory_bytes{{job="{job}", instance="i-1"}}', "values": "64x40"},
         {"series": f'process_memory_limit_bytes{{job="{job}", instance="i-1"}}', "values": "256x40"},
         *histogram(job, {"0.5": 60, "1": 60, "+Inf": 60}),
+        {"series": f'platform_services_db_query_duration_seconds_bucket{{job="{job}", query="select", le="1"}}', "values": counter(30)},
+        {"series": f'llm_orchestrator_mcp_call_duration_seconds_bucket{{job="{job}", tool="get_record", le="1"}}', "values": counter(15)},
     ]
     # Every observation in the first bucket (0, 0.5]: histogram_quantile interpolates to 0.5 * q.
     expected = {
         "job:http_requests:rate5m": ({"job": job}, 1.0),
         "job:http_request_errors_per_requests:ratio_rate5m": ({"job": job}, 0.25),
+        'job_endpoint_le:http_request_duration_seconds_bucket:rate5m{le="0.5"}': ({"job": job, "le": "0.5"}, 1.0),
         'job_le:http_request_duration_seconds_bucket:rate5m{le="0.5"}': ({"job": job, "le": "0.5"}, 1.0),
+        'job_query_le:platform_services_db_query_duration_seconds_bucket:rate5m{le="1"}': ({"job": job, "query": "select", "le": "1"}, 0.5),
+        'job_tool_le:llm_orchestrator_mcp_call_duration_seconds_bucket:rate5m{le="1"}': ({"job": job, "tool": "get_record", "le": "1"}, 0.25),
         "job:http_request_duration_seconds:p50_rate5m": ({"job": job}, 0.5 * 0.50),
         "job:http_request_duration_seconds:p95_rate5m": ({"job": job}, 0.5 * 0.95),
         "job:http_request_duration_seconds:p99_rate5m": ({"job": job}, 0.5 * 0.99),

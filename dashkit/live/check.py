@@ -9,23 +9,22 @@ import time
 from dataclasses import dataclass, field
 
 from .. import promql
-from ..assemble import panels_of
 from .synth import Window
 
 DEFAULT_RANGE = 6 * 3600  # the dashboards' default time range, now-6h .. now
 PANEL_PIXELS = 1000  # Grafana's step for a panel about 1,000 px wide
-SCRAPE = 15
 LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
 RANGES = {"percentunit": (0.0, 1.0), "percent": (0.0, 100.0)}
 NON_NEGATIVE = {"s", "ms", "bytes", "reqps", "ops", "short", "currencyUSD", "none"}
 
 
-def grafana_intervals(range_seconds: int = DEFAULT_RANGE) -> dict[str, str]:
-    """$__interval and friends as Grafana computes them for this range and panel width."""
-    raw = range_seconds / PANEL_PIXELS
+def grafana_intervals(range_seconds: int = DEFAULT_RANGE, scrape: int = 15, max_points: int | None = None) -> dict[str, str]:
+    """$__interval and friends as Grafana computes them for this range, panel width (or the panel's own
+    maxDataPoints, when lower) and scrape interval."""
+    raw = range_seconds / min(PANEL_PIXELS, max_points or PANEL_PIXELS)
     nice = next(s for s in (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600) if s >= raw)
-    interval = max(nice, SCRAPE)
-    rate_interval = max(interval + SCRAPE, 4 * SCRAPE)
+    interval = max(nice, scrape)
+    rate_interval = max(interval + scrape, 4 * scrape)
     return {
         "__interval": f"{interval}s", "__interval_ms": str(interval * 1000), "__rate_interval": f"{rate_interval}s",
         "__range": f"{range_seconds}s", "__range_s": str(range_seconds), "__range_ms": str(range_seconds * 1000),
@@ -87,13 +86,14 @@ def variable_values(dash: dict, prom, window: Window, report: Report) -> dict[st
 
 def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stats: bool = True) -> Report:
     report = Report()
-    macros = grafana_intervals()
-    step = macros.pop("step")
     end, start = window.end, window.end - DEFAULT_RANGE
     for dash in dashboards:
-        values = dict(variable_values(dash, prom, window, report), **macros)
+        variables = variable_values(dash, prom, window, report)
         spent, touched = 0.0, 0
-        for panel in panels_of(dash):
+        for panel, collapsed in panels_with_state(dash):
+            macros = grafana_intervals(DEFAULT_RANGE, window.step, panel.get("maxDataPoints"))
+            step = macros.pop("step")
+            values = dict(variables, **macros)
             kind = panel.get("datasource", {}).get("type")
             if kind in ("loki", "tempo"):
                 language = "LogQL" if kind == "loki" else "TraceQL/service map"
@@ -111,9 +111,10 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
                 began = time.perf_counter()
                 answer = prom.query(expr, end, stats=stats) if target.get("instant") else prom.query_range(expr, start, end, step, stats=stats)
                 elapsed = _server_ms(answer) if stats else (time.perf_counter() - began) * 1000
-                spent += elapsed
-                touched += _samples(answer)
-                report.slowest.append((elapsed, where, expr))
+                if not collapsed:  # a collapsed row's panels are queried only when someone opens it
+                    spent += elapsed
+                    touched += _samples(answer)
+                    report.slowest.append((elapsed, where, expr))
                 _judge(answer, panel, where, expr, report)
         report.query_ms[dash["title"]] = spent
         report.samples[dash["title"]] = touched
@@ -122,6 +123,16 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
         _judge(prom.query(text, end), {"type": "rule"}, where, text, report)
     report.slowest.sort(reverse=True)
     return report
+
+
+def panels_with_state(dash: dict):
+    """(panel, in a collapsed row) for every panel that is not a row."""
+    for panel in dash["panels"]:
+        if panel.get("type") == "row":
+            for child in panel.get("panels", []):
+                yield child, bool(panel.get("collapsed"))
+        else:
+            yield panel, False
 
 
 def rule_expressions(rules) -> list[tuple[str, str]]:

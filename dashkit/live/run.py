@@ -44,9 +44,10 @@ def rule_levels(recording: list[dict]) -> list[list[dict]]:
     return out
 
 
-def prepare(build: Build, workdir: Path, preset: str = "default", window: synth.Window = synth.DEFAULT_WINDOW) -> tuple[Path, Timings, dict]:
+def prepare(build: Build, workdir: Path, preset: str = "default") -> tuple[Path, Timings, dict]:
     """Build the TSDB in workdir. Returns (tsdb path, timings, data counts)."""
     timings = Timings()
+    window = synth.PRESETS[preset].window
     workdir.mkdir(parents=True, exist_ok=True)
     tsdb = workdir / "tsdb"
     shutil.rmtree(tsdb, ignore_errors=True)
@@ -54,7 +55,7 @@ def prepare(build: Build, workdir: Path, preset: str = "default", window: synth.
     source = workdir / "data.om"
     raw_catalog = {k: v for k, v in build.catalog.items() if not v.get("recorded")}
     with open(source, "w", encoding="utf-8") as out:
-        counts = synth.generate(raw_catalog, build.services, out, window, preset)
+        counts = synth.generate(raw_catalog, build.services, out, preset)
     timings.generate = time.perf_counter() - began
     began = time.perf_counter()
     backfill_openmetrics(source, tsdb)
@@ -67,7 +68,7 @@ def prepare(build: Build, workdir: Path, preset: str = "default", window: synth.
         blocks = workdir / f"recorded-{i}"
         shutil.rmtree(blocks, ignore_errors=True)
         with Prometheus(tsdb, workdir=workdir) as prom:
-            backfill_rules(rule_file, prom.url, window.start, window.end + 1, blocks)
+            backfill_rules(rule_file, prom.url, window.start, window.end + 1, blocks, f"{max(window.step, 60)}s")
         for block in blocks.iterdir():
             if block.is_dir():
                 shutil.move(str(block), tsdb / block.name)
@@ -88,6 +89,6 @@ def live(build: Build, workdir: Path, preset: str = "default") -> tuple[check.Re
     began = time.perf_counter()
     dashboards = [json.loads(text) for rel, text in sorted(build.files.items()) if rel.endswith(".json")]
     with Prometheus(tsdb, rule_files=rule_files, workdir=workdir) as prom:
-        report = check.run(dashboards, build.rules, build.catalog, prom, synth.DEFAULT_WINDOW)
+        report = check.run(dashboards, build.rules, build.catalog, prom, synth.PRESETS[preset].window)
     timings.queries = time.perf_counter() - began
     return report, timings, counts

@@ -33,14 +33,22 @@ class Window:
 DEFAULT_WINDOW = Window(1767225600, 1767225600 + 6 * 3600, 15)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Preset:
     name: str
     instances: int  # instances per job
     label_scale: int  # extra synthetic values per label (cardinality), 0 = the catalog's own
+    max_product: int  # label combinations per metric and job before cycling instead of the full product
+    window: Window
 
 
-PRESETS = {"default": Preset("default", 1, 0), "large": Preset("large", 20, 12)}
+PRESETS = {
+    # every label value of the catalog, one instance per job, 6 h at a 15 s scrape: the live check
+    "default": Preset("default", 1, 0, MAX_PRODUCT, DEFAULT_WINDOW),
+    # over 100,000 series: 31 instances per job, two more values per label; 6 h at a 60 s scrape so the
+    # text for promtool stays near 5 GB (the cost report, nox -s cost)
+    "large": Preset("large", 31, 2, 100, Window(DEFAULT_WINDOW.start, DEFAULT_WINDOW.end, 60)),
+}
 
 
 def jobs_for(metric: dict, services: dict[str, int]) -> list[tuple[str, int]]:
@@ -52,7 +60,7 @@ def jobs_for(metric: dict, services: dict[str, int]) -> list[tuple[str, int]]:
     return [(owner, services[owner])]
 
 
-def label_sets(metric: dict, scale: int) -> list[dict]:
+def label_sets(metric: dict, scale: int, max_product: int = MAX_PRODUCT) -> list[dict]:
     labels = {k: [str(v) for v in vs] for k, vs in sorted(metric.get("labels", {}).items())}
     if scale:
         labels = {k: vs + [f"{vs[0]}-{i}" for i in range(scale)] for k, vs in labels.items()}
@@ -60,7 +68,7 @@ def label_sets(metric: dict, scale: int) -> list[dict]:
         return [{}]
     names = list(labels)
     size = math.prod(len(v) for v in labels.values())
-    if size <= MAX_PRODUCT or scale:
+    if size <= max_product:
         return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*labels.values())]
     longest = max(len(v) for v in labels.values())
     return [{n: labels[n][k % len(labels[n])] for n in names} for k in range(longest)]
@@ -79,10 +87,11 @@ def _labels_text(name: str, labels: dict) -> str:
     return f"{name}{{{inner}}}"
 
 
-def generate(catalog: dict, services: dict[str, int], out, window: Window = DEFAULT_WINDOW, preset: str = "default", seed: int = 7) -> dict:
+def generate(catalog: dict, services: dict[str, int], out, preset: str = "default", seed: int = 7) -> dict:
     """Write OpenMetrics for every catalog metric to the text stream `out`. Returns counts."""
     rng = random.Random(seed)
     spec = PRESETS[preset]
+    window = spec.window
     times = list(window.times)
     n = len(times)
     restart_job = "mcp-server" if "mcp-server" in services else sorted(services)[0]
@@ -94,7 +103,7 @@ def generate(catalog: dict, services: dict[str, int], out, window: Window = DEFA
         for job, port in jobs_for(metric, services):
             for inst in range(spec.instances):
                 instance = f"{job}:{port}" if spec.instances == 1 else f"{job}-{inst}:{port}"
-                for extra in label_sets(metric, spec.label_scale):
+                for extra in label_sets(metric, spec.label_scale, spec.max_product):
                     labels = {"job": job, "instance": instance, **extra}
                     restart = restart_at if job == restart_job else None
                     phase = rng.random() * 2 * math.pi
@@ -128,7 +137,7 @@ def _gauge(name, labels, hint, times, phase, rng):
 
 def _rate_at(i, n, phase, base, burst_start, bursting):
     rate = base * (0.6 + 0.8 * _wave(i, n, phase))
-    if bursting and burst_start <= i < burst_start + 80:  # 20 minutes at 15 s
+    if bursting and burst_start <= i < burst_start + n // 18:  # 20 minutes of the 6 hours
         rate *= 10
     return rate
 
@@ -165,7 +174,7 @@ def _histogram(name, labels, hint, times, phase, burst_start, restart, step):
             counts, total = [0] * len(BUCKETS), 0.0
         elif i:
             observed = round(_rate_at(i, n, phase, base, burst_start, False) * step)
-            slow = 4.0 if burst_start <= i < burst_start + 80 else 1.0  # latency rises during the burst
+            slow = 4.0 if burst_start <= i < burst_start + n // 18 else 1.0  # latency rises during the burst
             m = median * slow * (0.7 + 0.6 * _wave(i, n, phase))
             previous_bound, below_before = 0.0, 0
             for k, bound in enumerate(BUCKETS):
