@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from conftest import ROOT
 
 A = "values/services/api-gateway.yaml"
 S = "values/standard.yaml"
@@ -15,6 +16,11 @@ R = "values/rules.yaml"
 M = "values/services/mcp-server.yaml"
 AT = "values/services/airtable-gateway.yaml"
 OV = "values/overview.yaml"
+
+def line(rel: str, needle: str) -> int:
+    """The line of the first occurrence of `needle` in a real values file (so rule files can grow)."""
+    return next(i for i, text in enumerate((ROOT / rel).read_text().splitlines(), 1) if needle in text)
+
 
 # (case, file, text to replace, replacement, expected problem lines)
 CASES = [
@@ -74,14 +80,14 @@ CASES = [
     ("alert-threshold-not-a-number", D, "  error_ratio: {warning: 0.01, critical: 0.05}", "  error_ratio: {warning: 0.01, critical: high}",
      [f'{D}:22: thresholds.error_ratio.critical: "high" is not of type "number"']),
     ("rule-unknown-metric", R, '    expr: up{job="$job"}', '    expr: upp{job="$job"}',
-     [f"{R}:40: alerts[0].expr: unknown metric 'upp': not in values/metrics.yaml (did you mean 'up'?)"]),
+     [f"{R}:{line(R, 'expr: up{')}: alerts[0].expr: unknown metric 'upp': not in values/metrics.yaml (did you mean 'up'?)"]),
     ("duplicate-alert-name", AT, "  - alert: AirtableRequestQueueBacklog", "  - alert: HighErrorRate",
-     [f"{AT}:124: alerts[1].alert: duplicate alert name 'HighErrorRate' in group airtable-gateway (also values/rules.yaml:50)"]),
+     [f"{AT}:124: alerts[1].alert: duplicate alert name 'HighErrorRate' in group airtable-gateway (also values/rules.yaml:{line(R, '- alert: HighErrorRate')})"]),
     ("runbook-missing", M,
      "    runbook: |\n      1. Tool execution time: is one tool slow (often Airtable)?\n      2. Protocol errors: timeouts pile messages up behind them.\n", "",
      [f"{M}:94: alerts[0]: missing required key 'runbook'"]),
     ("alert-summary-templated", R, "    summary: A PyAirtable service instance is down.", "    summary: '{{ $labels.job }} is down.'",
-     [f"{R}:43: alerts[0].summary: summary must be one plain sentence (capital first, full stop last, no {{{{ templating }}}})"]),
+     [f"{R}:{line(R, 'summary: A PyAirtable service instance is down.')}: alerts[0].summary: summary must be one plain sentence (capital first, full stop last, no {{{{ templating }}}})"]),
     ("alert-name-not-camel-case", M, "  - alert: McpMessageQueueBacklog", "  - alert: mcp_message_queue_backlog",
      [f"{M}:94: alerts[0].alert: alert name 'mcp_message_queue_backlog' must be CamelCase and at most 40 characters"]),
     ("alert-panel-unknown", M, "    panel: Message queue depth", "    panel: Message queue",

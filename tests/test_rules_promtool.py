@@ -96,7 +96,7 @@ def rule_dir(tmp_path_factory):
 def test_promtool_check_rules_passes(rule_dir):
     result = subprocess.run([PROMTOOL, "check", "rules", *sorted(str(p) for p in rule_dir.glob("*.rules.yaml"))], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 11 rules found" in result.stdout
+    assert "SUCCESS: 18 rules found" in result.stdout
 
 
 def alert_tests(rule_dir) -> tuple[list[dict], int]:
@@ -130,10 +130,23 @@ def recording_tests() -> list[dict]:
         *histogram(job, {"0.5": 60, "1": 60, "+Inf": 60}),
         {"series": f'platform_services_db_query_duration_seconds_bucket{{job="{job}", query="select", le="1"}}', "values": counter(30)},
         {"series": f'llm_orchestrator_mcp_call_duration_seconds_bucket{{job="{job}", tool="get_record", le="1"}}', "values": counter(15)},
+        {"series": f'airtable_gateway_api_calls_total{{job="{job}", operation="get_record"}}', "values": counter(60)},
+        {"series": f'airtable_gateway_api_errors_total{{job="{job}", operation="get_record", error_type="5xx"}}', "values": counter(15)},
+        {"series": f'llm_orchestrator_mcp_calls_total{{job="{job}", tool="get_record", status="error"}}', "values": counter(30)},
+        {"series": f'automation_services_webhook_requests_total{{job="{job}", source="github", status="success"}}', "values": counter(45)},
+        {"series": f'automation_services_scheduled_task_executions_total{{job="{job}", schedule_type="cron", status="success"}}', "values": counter(60)},
+        {"series": f'automation_services_workflow_duration_seconds_bucket{{job="{job}", workflow_type="data_sync", le="10"}}', "values": counter(30)},
     ]
     # Every observation in the first bucket (0, 0.5]: histogram_quantile interpolates to 0.5 * q.
     expected = {
+        'job_endpoint_status:http_requests:rate5m{status="500"}': ({"job": job, "status": "500"}, 0.25),
         "job:http_requests:rate5m": ({"job": job}, 1.0),
+        "job_operation:airtable_gateway_api_calls:rate5m": ({"job": job, "operation": "get_record"}, 1.0),
+        "job_operation_error_type:airtable_gateway_api_errors:rate5m": ({"job": job, "operation": "get_record", "error_type": "5xx"}, 0.25),
+        "job_tool_status:llm_orchestrator_mcp_calls:rate5m": ({"job": job, "tool": "get_record", "status": "error"}, 0.5),
+        "job_source_status:automation_services_webhook_requests:rate5m": ({"job": job, "source": "github", "status": "success"}, 0.75),
+        "job_schedule_type_status:automation_services_scheduled_task_executions:rate5m": ({"job": job, "schedule_type": "cron", "status": "success"}, 1.0),
+        'job_workflow_type_le:automation_services_workflow_duration_seconds_bucket:rate5m{le="10"}': ({"job": job, "workflow_type": "data_sync", "le": "10"}, 0.5),
         "job:http_request_errors_per_requests:ratio_rate5m": ({"job": job}, 0.25),
         'job_endpoint_le:http_request_duration_seconds_bucket:rate5m{le="0.5"}': ({"job": job, "le": "0.5"}, 1.0),
         'job_le:http_request_duration_seconds_bucket:rate5m{le="0.5"}': ({"job": job, "le": "0.5"}, 1.0),
