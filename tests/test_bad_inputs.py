@@ -87,7 +87,8 @@ CASES = [
      "    runbook: |\n      1. Tool execution time: is one tool slow (often Airtable)?\n      2. Protocol errors: timeouts pile messages up behind them.\n", "",
      [f"{M}:94: alerts[0]: missing required key 'runbook'"]),
     ("alert-summary-templated", R, "    summary: A PyAirtable service instance is down.", "    summary: '{{ $labels.job }} is down.'",
-     [f"{R}:{line(R, 'summary: A PyAirtable service instance is down.')}: alerts[0].summary: summary must be one plain sentence (capital first, full stop last, no {{{{ templating }}}})"]),
+     [f"{R}:{line(R, 'summary: A PyAirtable service instance is down.')}: alerts[0].summary: summary must be one plain sentence "
+      "(capital first, full stop last, no {{ templating }})"]),
     ("alert-name-not-camel-case", M, "  - alert: McpMessageQueueBacklog", "  - alert: mcp_message_queue_backlog",
      [f"{M}:94: alerts[0].alert: alert name 'mcp_message_queue_backlog' must be CamelCase and at most 40 characters"]),
     ("alert-panel-unknown", M, "    panel: Message queue depth", "    panel: Message queue",
