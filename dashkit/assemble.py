@@ -52,6 +52,7 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dic
         row_json["id"] = stable_id("row", row_json["title"])
         row_json["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": y}
         _claim(row_json["id"], row.src.at("title"), sources, row.src, problems, "row")
+        header_y = y
         positions, y = flow([(p.width, p.height) for p in row.panels], y + 1)
         children = []
         for rendered, pos in zip(row.panels, positions, strict=True):
@@ -64,7 +65,10 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dic
                     exceptions[body["id"]] = rendered.lint_exceptions
         panels.append(row_json)
         if row_json.get("collapsed"):
+            # Grafana keeps a collapsed row's panels inside it, placed as if expanded below its header;
+            # the next row starts right under the header, not under the hidden panels.
             row_json["panels"] = children
+            y = header_y + 1
         else:
             panels.extend(children)
     return panels, sources, exceptions, problems

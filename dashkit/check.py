@@ -17,7 +17,7 @@ import jsonschema_rs
 
 from . import promql
 from .assemble import Assembled, panels_of
-from .layout import overlaps
+from .layout import grids, overlaps
 from .lint import lint_target
 from .load import did_you_mean
 from .problems import Problem, Source
@@ -73,17 +73,18 @@ def _schema(dash: Assembled) -> list[Problem]:
 
 def _grid(dash: Assembled) -> list[Problem]:
     problems = []
-    placed: list[dict] = []
-    for panel in panels_of(dash):
-        pos = panel.get("gridPos")
-        if not pos:
-            continue
-        if pos["x"] + pos["w"] > 24:
-            problems.append(Problem(panel_source(dash, panel).at("width"), f"panel is {pos['w']} wide at x={pos['x']}: past the 24-column grid"))
-        for other in placed:
-            if overlaps(pos, other["gridPos"]):
-                problems.append(Problem(panel_source(dash, panel).at(), f"panel '{panel.get('title')}' overlaps panel '{other.get('title')}'"))
-        placed.append(panel)
+    for grid in grids(dash.json):
+        placed: list[dict] = []
+        for panel in grid:
+            pos = panel.get("gridPos")
+            if not pos:
+                continue
+            if pos["x"] + pos["w"] > 24:
+                problems.append(Problem(panel_source(dash, panel).at("width"), f"panel is {pos['w']} wide at x={pos['x']}: past the 24-column grid"))
+            for other in placed:
+                if overlaps(pos, other["gridPos"]):
+                    problems.append(Problem(panel_source(dash, panel).at(), f"panel '{panel.get('title')}' overlaps panel '{other.get('title')}'"))
+            placed.append(panel)
     return problems
 
 

@@ -37,3 +37,10 @@ def overlaps(a: dict, b: dict) -> bool:
 
 def dashboard_uid(prefix: str, slug: str) -> str:
     return f"{prefix}-{slug}"
+
+
+def grids(dashboard: dict) -> list[list[dict]]:
+    """The sets of panels that share one grid and must not overlap: the dashboard's own panels (rows
+    included), and separately the hidden panels inside each collapsed row."""
+    top = list(dashboard.get("panels", []))
+    return [top] + [row.get("panels", []) for row in top if row.get("type") == "row" and row.get("collapsed")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import panels_of
 
-from dashkit.layout import flow, overlaps, stable_id
+from dashkit.layout import flow, grids, overlaps, stable_id
 
 
 def test_flow_wraps_when_the_next_panel_does_not_fit():
@@ -25,12 +25,19 @@ def test_overlap():
 
 def test_no_dashboard_has_overlapping_or_out_of_grid_panels(tree):
     for path, dash in tree.items():
-        placed = [p["gridPos"] for p in panels_of(dash)]
-        assert all(g["x"] + g["w"] <= 24 for g in placed), path
-        clashes = [(a, b) for i, a in enumerate(placed) for b in placed[i + 1:] if overlaps(a, b)]
-        assert clashes == [], path
+        for grid in grids(dash):
+            placed = [p["gridPos"] for p in grid]
+            assert all(g["x"] + g["w"] <= 24 for g in placed), path
+            clashes = [(a, b) for i, a in enumerate(placed) for b in placed[i + 1:] if overlaps(a, b)]
+            assert clashes == [], path
         ids = [p["id"] for p in panels_of(dash)]
         assert len(ids) == len(set(ids)), path
+
+
+def test_the_row_after_a_collapsed_row_starts_right_under_its_header(tree):
+    panels = tree["pyairtable-overview.json"]["panels"]
+    collapsed = next(i for i, p in enumerate(panels) if p.get("collapsed"))
+    assert panels[collapsed + 1]["gridPos"]["y"] == panels[collapsed]["gridPos"]["y"] + 1
 
 
 def test_inserting_a_panel_keeps_other_panel_ids(project, tree):
