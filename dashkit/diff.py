@@ -61,7 +61,7 @@ def diff_dashboards(old: dict, new: dict) -> list[str]:
         lines += _panel_changes(new_key[1], removed.pop(old_key), added.pop(new_key), moved=False)
     for key, panel in sorted(added.items(), key=lambda kv: kv[1]["_order"]):
         lines.append(f"- panel **{key[1]}** added to row *{key[0] or '(top)'}* ({panel.get('type')}, {panel.get('fieldConfig', {}).get('defaults', {}).get('unit', 'no unit')})")
-    for key, panel in sorted(removed.items(), key=lambda kv: kv[1]["_order"]):
+    for key, _panel in sorted(removed.items(), key=lambda kv: kv[1]["_order"]):
         lines.append(f"- panel **{key[1]}** removed from row *{key[0] or '(top)'}*")
     common_before = [k for k in sorted(before, key=lambda k: before[k]["_order"]) if k in after]
     common_after = [k for k in sorted(after, key=lambda k: after[k]["_order"]) if k in before]
