@@ -39,9 +39,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def snapshots(session: nox.Session) -> None:
-    """Accept the current dashboards as the new snapshots (review the diff before committing)."""
+    """Accept the current dashboards and layout previews as the new snapshots (review the diff before committing)."""
     install(session, *TEST_REQS)
-    session.run("pytest", "tests/test_snapshots.py", "--snapshot-update", *session.posargs)
+    session.run("pytest", "tests/test_snapshots.py", "tests/test_diff_and_preview.py", "--snapshot-update", *session.posargs)
 
 
 @nox.session
@@ -64,6 +64,20 @@ def prometheus(session: nox.Session) -> None:
                     env={"DEBIAN_FRONTEND": "noninteractive"})
     else:
         session.error("prometheus is not installed: apt-get install -y --no-install-recommends prometheus")
+
+
+@nox.session
+def diff(session: nox.Session) -> None:
+    """What changed against BASE (default: merge base with main), panel by panel: nox -s diff -- [BASE] [--check]."""
+    install(session, *BUILD_REQS)
+    session.run("python", "tools/diff.py", *session.posargs)
+
+
+@nox.session
+def preview(session: nox.Session) -> None:
+    """A picture of every dashboard's layout under out/preview/ (SVG; PNG where rsvg-convert exists)."""
+    install(session, *BUILD_REQS)
+    session.run("python", "tools/preview.py", *session.posargs)
 
 
 @nox.session

@@ -55,6 +55,10 @@ def diff_dashboards(old: dict, new: dict) -> list[str]:
     before, after = panels_by_identity(old), panels_by_identity(new)
     removed = {k: v for k, v in before.items() if k not in after}
     added = {k: v for k, v in after.items() if k not in before}
+    for old_key in sorted(removed):  # same title in another row: the panel moved between rows
+        same = [k for k in sorted(added) if k[1] == old_key[1]]
+        if same:
+            lines += _panel_changes(old_key[1], removed.pop(old_key), added.pop(same[0]), moved=False)
     renamed = _renames(removed, added)
     for (old_key, new_key) in renamed:
         lines.append(f"- panel **{old_key[1]}** renamed to **{new_key[1]}**" + (f" (row *{new_key[0]}*)" if new_key[0] else ""))
