@@ -160,3 +160,18 @@ def test_preview_draws_every_panel_where_its_gridpos_says(tree):
             pos = p["gridPos"]
             assert any(r.get("width") == str(pos["w"] * COLUMN - 6) and r.get("height") == str(pos["h"] * ROW_UNIT - 6) for r in rects), p["title"]
             assert any(t and (t == p["title"] or (t.endswith("…") and p["title"].startswith(t[:-1]))) for t in texts), p["title"]
+
+
+def test_diff_against_a_git_revision_builds_the_base_from_history(project):
+    import shutil
+
+    shutil.copytree(ROOT / "tools", project.path / "tools", ignore=shutil.ignore_patterns("node_modules"))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
+        subprocess.run(git + args, cwd=project.path, check=True, capture_output=True)
+    project.edit("values/services/mcp-server.yaml", "        title: Available tools\n", "        title: Registered tools\n")
+    run = subprocess.run([sys.executable, "tools/diff.py", "HEAD", "--check"], cwd=project.path, capture_output=True, text=True)
+    assert run.returncode == 1, run.stderr
+    assert "- panel **Available tools** renamed to **Registered tools** (row *Connections and sessions*)" in run.stdout
+    assert (project.path / "out" / "reports" / "diff.md").exists()
+    assert subprocess.run(git + ["status", "--porcelain", "values"], cwd=project.path, capture_output=True, text=True).stdout.strip() == "M values/services/mcp-server.yaml"
