@@ -67,6 +67,22 @@ def prometheus(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """Property test: 10,000 generated values documents with hostile text (override: FUZZ_EXAMPLES=N)."""
+    install(session, *TEST_REQS)
+    session.run("pytest", "tests/test_fuzz.py", "--hypothesis-show-statistics", "-q",
+                env={"FUZZ_EXAMPLES": os.environ.get("FUZZ_EXAMPLES", "10000")})
+
+
+@nox.session
+def hardening(session: nox.Session) -> None:
+    """100 builds killed with SIGKILL at random points, 100 rebuilds in fresh processes, the bad-input corpus."""
+    install(session, *TEST_REQS)
+    session.run("pytest", "tests/test_hardening.py", "tests/test_bad_inputs.py", "tests/test_corpus.py", "-q",
+                env={"KILL_TRIALS": os.environ.get("KILL_TRIALS", "100"), "REBUILDS": os.environ.get("REBUILDS", "100")})
+
+
+@nox.session
 def diff(session: nox.Session) -> None:
     """What changed against BASE (default: merge base with main), panel by panel: nox -s diff -- [BASE] [--check]."""
     install(session, *BUILD_REQS)

@@ -37,28 +37,65 @@ def serialise_yaml(document) -> str:
 
 
 def write_tree(out: Path, files: dict[str, str]) -> None:
-    """Replace the directory `out` with exactly `files` (relative path -> text)."""
+    """Replace the directory `out` with exactly `files` (relative path -> text), atomically.
+
+    The tree is written in full beside out/, then the two directories are exchanged in one system call
+    (renameat2 RENAME_EXCHANGE), so a reader, or a build killed at any instant, leaves out/ as the whole
+    old tree or the whole new one. Leftovers of a killed build are removed by the next one.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _clean_leftovers(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
+        root = staging.resolve()
         for rel in sorted(files):
             target = (staging / rel).resolve()
-            if staging.resolve() not in target.parents:
+            if root not in target.parents:
                 raise ValueError(f"refusing to write outside {out}: {rel}")
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(files[rel])
-        retired = None
-        if out.exists():
+        if out.exists() and _exchange(staging, out):
+            shutil.rmtree(staging, ignore_errors=True)  # staging now holds the old tree
+            return
+        if out.exists():  # no atomic exchange here: two renames, and a window with no out/ at all
             retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             os.rename(out, retired / out.name)
-        os.rename(staging, out)
-        if retired is not None:
+            os.rename(staging, out)
             shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.rename(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE). False where unsupported."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return result == 0
+
+
+def _clean_leftovers(out: Path) -> None:
+    """A build killed mid-way leaves its staging folder (or, without the atomic exchange, the old tree
+    put aside with no out/). Restore the old tree if out/ is missing, then drop the leftovers."""
+    old = sorted(out.parent.glob(f".{out.name}.old-*"))
+    if not out.exists():
+        for folder in old:
+            if (folder / out.name).is_dir():
+                os.rename(folder / out.name, out)
+                break
+    for folder in old + sorted(out.parent.glob(f".{out.name}.new-*")):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_file(path: Path, text: str) -> bool:
