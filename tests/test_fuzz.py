@@ -11,9 +11,9 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import ROOT, panels_of
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
