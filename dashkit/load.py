@@ -154,6 +154,8 @@ def schema_problems(data, kind: str, src: Source) -> list[Problem]:
             message = f"{json.dumps(_at(data, path))} is not allowed here" + (f": {desc}" if desc else "")
         elif kind_name == "OneOfNotValid" and list(err.schema_path)[-2:-1] == ["thresholds"]:
             message = "thresholds must be a preset name or {warning, critical, direction}"
+        elif kind_name == "OneOfNotValid" and {"metric", "values"} <= set(_subschema(list(err.schema_path)[:-1]).get("properties", {})):
+            message = "a variable needs 'metric' (label values from Mimir) or 'values' (fixed choices), one of the two"
         else:
             message = err.message
         problems.append(Problem(src.at(*path), message))

@@ -146,7 +146,9 @@ def render(values: Values, renderer: Templates | None = None) -> tuple[list[Rend
             try:
                 header = renderer.render_file(renderer.panels["row"], row={"title": row.title, "collapsed": row.collapsed})
             except (KeyError, TemplateError) as err:
-                problems.append(Problem(row.src.at("title"), f"template error: row: {err}"))
+                message = f"template error: row: {err}"
+                if not any(p.message == message for p in problems):  # once, not once per row
+                    problems.append(Problem(row.src.at("title"), message))
                 continue
             rows.append(RenderedRow(header, panels, row.src))
         out.append(RenderedDashboard(dash, rows))
