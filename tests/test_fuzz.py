@@ -98,3 +98,19 @@ def test_any_text_comes_out_verbatim_or_is_rejected_by_field(fuzz_root, fields):
     assert graph["fieldConfig"]["defaults"]["links"][0]["url"] == fields["link_url"]
     assert panels["Up"]["fieldConfig"]["defaults"]["mappings"][0]["options"]["1"]["text"] == fields["mapping_text"]
     assert panels["Notes"]["options"]["content"] == fields["content"]
+
+
+yaml_keys = st.one_of(st.sampled_from(["alert", "expr", "for", "on", "yes", "null", "1m", "a.b", "x-y", "ünï", "", " k", "#c"]), st.text(max_size=6))
+yaml_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False), text),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(yaml_keys, children, max_size=4)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=max(EXAMPLES, 200), deadline=None, derandomize=True)
+@given(document=st.dictionaries(yaml_keys, yaml_values, min_size=1, max_size=5))
+def test_rule_and_provisioning_yaml_reads_back_as_written(document):
+    from dashkit.write import serialise_yaml
+
+    assert yaml.safe_load(serialise_yaml(document)) == document
