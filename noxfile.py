@@ -114,7 +114,8 @@ def cost(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Time whole-process `python build.py` (median of runs) and compare the Jsonnet bindings."""
+    """Time whole-process `python build.py`, a fleet of 10, 100 and 1,000 services, and the Jsonnet bindings."""
     install(session, *BUILD_REQS, "jsonnet==0.22.0")
-    session.run("python", "benchmarks/build_time.py", *session.posargs)
+    session.run("python", "benchmarks/build_time.py")
+    session.run("python", "benchmarks/fleet.py", *(session.posargs or ["10", "100", "1000"]))
     session.run("python", "benchmarks/jsonnet_bindings.py")

@@ -94,44 +94,59 @@ def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templ
         if d.spec.kind == "service"
     ]
     frame = templates.dir / "dashboard.jsonnet"
-    out: list[Assembled] = []
     problems: list[Problem] = []
+    laid_out, frames = [], []
     for dash in rendered:
         spec = dash.spec
         panels, sources, exceptions, found = lay_out(dash)
         problems.extend(found)
-        description = spec.description + (f" Port {spec.port}." if spec.port else "")
-        tags = list(spec.tags) + ([SERVICE_TAG, spec.slug] if spec.kind == "service" else ["pyairtable-overview"])
-        data = {
-            "uid": dashboard_uid(prefix, spec.slug),
-            "title": spec.title,
-            "description": description,
-            "tags": tags,
-            "kind": spec.kind,
-            "job": spec.job,
-            "services": services if spec.kind == "overview" else [],  # only the overview lists them (O(N), not O(N²))
-            "service_tag": SERVICE_TAG,
-            "overview_uid": dashboard_uid(prefix, "overview"),
-            "variables": [
-                {
-                    "name": v.name,
-                    "label": v.label,
-                    "metric": v.metric,
-                    "values": v.values,
-                    "label_name": v.label_name,
-                    "multi": v.multi,
-                    "include_all": v.include_all,
-                    "job": spec.job,
-                }
-                for v in spec.variables
-            ],
-        }
-        try:
-            body = templates.render_file(frame, dashboard=data, defaults=defaults)
-        except TemplateError as err:
-            problems.append(Problem(spec.src.at(), f"template error: {err}"))
+        laid_out.append((spec, panels, sources, exceptions))
+        frames.append(_frame_data(spec, prefix, services))
+    try:
+        bodies = templates.render_many(frame, "dashboard", frames, defaults=defaults)
+    except TemplateError:
+        bodies = []
+        for (spec, *_), data in zip(laid_out, frames, strict=True):
+            try:
+                bodies.append(templates.render_file(frame, dashboard=data, defaults=defaults))
+            except TemplateError as err:
+                problems.append(Problem(spec.src.at(), f"template error: {err}"))
+                bodies.append(None)
+    out: list[Assembled] = []
+    for (spec, panels, sources, exceptions), body in zip(laid_out, bodies, strict=True):
+        if body is None:
             continue
         body["panels"] = panels  # the frame never sees panels: they are laid out already, and large
         variable_src = {v.name: v.src for v in spec.variables}
         out.append(Assembled(output_path(spec.kind, spec.slug), body, spec.src, sources, variable_src, exceptions, spec.kind, spec.job))
     return out, problems
+
+
+def _frame_data(spec, prefix: str, services: list[dict]) -> dict:
+    """What the frame template gets for one dashboard: everything but the panels."""
+    description = spec.description + (f" Port {spec.port}." if spec.port else "")
+    tags = list(spec.tags) + ([SERVICE_TAG, spec.slug] if spec.kind == "service" else ["pyairtable-overview"])
+    return {
+        "uid": dashboard_uid(prefix, spec.slug),
+        "title": spec.title,
+        "description": description,
+        "tags": tags,
+        "kind": spec.kind,
+        "job": spec.job,
+        "services": services if spec.kind == "overview" else [],  # only the overview lists them (O(N), not O(N²))
+        "service_tag": SERVICE_TAG,
+        "overview_uid": dashboard_uid(prefix, "overview"),
+        "variables": [
+            {
+                "name": v.name,
+                "label": v.label,
+                "metric": v.metric,
+                "values": v.values,
+                "label_name": v.label_name,
+                "multi": v.multi,
+                "include_all": v.include_all,
+                "job": spec.job,
+            }
+            for v in spec.variables
+        ],
+    }

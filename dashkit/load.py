@@ -275,6 +275,12 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
             src=rules_src,
         )
 
+    # The shared rows are resolved once and the same row objects go on every service dashboard.
+    shared_rows = (
+        (_rows(standard["leading_rows"], standard_src.child("leading_rows"), presets, problems),
+         _rows(standard["trailing_rows"], standard_src.child("trailing_rows"), presets, problems))
+        if standard else ([], [])
+    )
     services: dict[str, DashboardSpec] = {}
     for path in sorted((root / "values" / "services").glob("*.yaml")):
         rel = path.relative_to(root).as_posix()
@@ -297,8 +303,7 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
         shared = _variables(standard.get("variables", []), standard_src.child("variables")) if standard else []
         variables = shared + _variables(doc.get("variables", []), src.child("variables"))
         own = _rows(doc["rows"], src.child("rows"), presets, problems)
-        lead = _rows(standard["leading_rows"], standard_src.child("leading_rows"), presets, problems) if standard else []
-        trail = _rows(standard["trailing_rows"], standard_src.child("trailing_rows"), presets, problems) if standard else []
+        lead, trail = shared_rows
         services[name] = DashboardSpec(
             kind="service",
             slug=name,

@@ -135,12 +135,15 @@ def render(values: Values, renderer: Templates | None = None) -> tuple[list[Rend
     renderer = renderer or Templates()
     problems: list[Problem] = []
     out = []
+    done: dict[int, RenderedPanel | None] = {}  # shared rows: one spec object, rendered once
     for dash in values.dashboards:
         rows = []
         for row in dash.rows:
             panels = []
             for spec in row.panels:
-                rendered = render_panel(spec, values.defaults, renderer, problems)
+                if id(spec) not in done:
+                    done[id(spec)] = render_panel(spec, values.defaults, renderer, problems)
+                rendered = done[id(spec)]
                 if rendered is not None:
                     panels.append(rendered)
             try:

@@ -76,6 +76,7 @@ def build_rules(values: Values, dashboards: list[Assembled], link_panels: bool =
         return None, []
     catalog, problems = recorded_catalog(values)
     by_kind = {(d.kind, d.job): d for d in dashboards}
+    titles_of: dict[str, dict] = {}
     overview = next((d for d in dashboards if d.kind == "overview"), None)
     rules = Rules({k: v for k, v in catalog.items() if v.get("recorded")}, [{"record": r.record, "expr": r.expr} for r in values.rules.recording])
     for dash in values.dashboards:
@@ -83,14 +84,15 @@ def build_rules(values: Values, dashboards: list[Assembled], link_panels: bool =
             continue
         for spec in values.rules.alerts + dash.alerts:
             target = overview if spec.dashboard == "overview" else by_kind.get(("service", dash.job))
-            rules.alerts.append(_instantiate(dash.job, spec, {"job": dash.job}, target, problems if link_panels else []))
+            rules.alerts.append(_instantiate(dash.job, spec, {"job": dash.job}, target, problems if link_panels else [], titles_of))
     for spec in values.rules.platform_alerts:
         target = overview if spec.dashboard == "overview" else None
-        rules.alerts.append(_instantiate("platform", spec, {}, target, problems if link_panels else []))
+        rules.alerts.append(_instantiate("platform", spec, {}, target, problems if link_panels else [], titles_of))
     return rules, problems
 
 
-def _instantiate(group: str, spec: AlertSpec, variables: dict, dashboard: Assembled | None, problems: list[Problem]) -> AlertRule:
+def _instantiate(group: str, spec: AlertSpec, variables: dict, dashboard: Assembled | None, problems: list[Problem],
+                 titles_of: dict) -> AlertRule:
     expr, missing = promql.substitute(spec.expr, variables)
     for name in missing:
         problems.append(Problem(spec.src.at("expr"), f"variable '${name}' cannot be used in an alert (only $job, in service alerts)"))
@@ -99,7 +101,9 @@ def _instantiate(group: str, spec: AlertSpec, variables: dict, dashboard: Assemb
     if dashboard is None:
         problems.append(Problem(spec.src.at("dashboard"), "a platform alert must say `dashboard: overview`"))
     else:
-        titles = {p.get("title"): p.get("id") for p in panels_of(dashboard) if p.get("type") != "row"}
+        if dashboard.path not in titles_of:  # once per dashboard, however many alerts link to it
+            titles_of[dashboard.path] = {p.get("title"): p.get("id") for p in panels_of(dashboard) if p.get("type") != "row"}
+        titles = titles_of[dashboard.path]
         if spec.panel in titles:
             panel_id = titles[spec.panel]
         else:

@@ -7,6 +7,7 @@ services disappear.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -67,7 +68,10 @@ def _yaml_node(value, indent: int, lines: list[str]) -> None:
             lines.append(pad + "{}")
         for key, item in value.items():
             head = f"{pad}{_yaml_key(key)}:"
-            if isinstance(item, (dict, list)) and item:
+            flow = _flow(item) if _flat(item) else None
+            if flow is not None and len(flow) <= 100:  # a short mapping or list of scalars reads well on one line
+                lines.append(f"{head} {flow}")
+            elif isinstance(item, (dict, list)) and item:
                 lines.append(head)
                 _yaml_node(item, indent + 2, lines)
             else:
@@ -87,6 +91,21 @@ def _yaml_node(value, indent: int, lines: list[str]) -> None:
         lines.append(pad + _yaml_scalar(value))
 
 
+def _flat(value) -> bool:
+    if isinstance(value, dict):
+        return 0 < len(value) <= 4 and all(not isinstance(v, (dict, list)) for v in value.values())
+    if isinstance(value, list):
+        return 0 < len(value) <= 4 and all(not isinstance(v, (dict, list)) for v in value)
+    return False
+
+
+def _flow(value) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_yaml_key(k)}: {_yaml_scalar(v)}" for k, v in value.items()) + "}"
+    return "[" + ", ".join(_yaml_scalar(v) for v in value) + "]"
+
+
+@functools.lru_cache(maxsize=4096)
 def _yaml_key(key) -> str:
     text = str(key)
     plain = text.replace("_", "").replace("-", "").replace(".", "").isalnum() and not text[0].isdigit()
