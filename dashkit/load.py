@@ -97,7 +97,6 @@ class DashboardSpec:
 
 @dataclass
 class Values:
-    root: Path
     defaults: dict
     catalog: dict  # metric name -> metric dict
     catalog_src: Source
@@ -386,4 +385,4 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
     # Later stages still run on whatever loaded cleanly, so one build reports every problem at once.
     if defaults is None or catalog_doc is None:
         return None, problems
-    return Values(root, defaults, catalog, catalog_src, dashboards, rules, defaults_src), problems
+    return Values(defaults, catalog, catalog_src, dashboards, rules, defaults_src), problems

@@ -26,10 +26,6 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 IMPLIED_LABELS = {"job", "instance", "__name__"}
 
 
-def variables_used(expr: str) -> list[str]:
-    return [next(g for g in m.groups() if g) for m in VARIABLE.finditer(expr)]
-
-
 def substitute(expr: str, values: dict[str, str]) -> tuple[str, list[str]]:
     """Expand variables as Grafana would. Returns (expr, names of undefined variables)."""
     missing = []
