@@ -53,7 +53,7 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dic
         row_json["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": y}
         _claim(row_json["id"], row.src.at("title"), sources, row.src, problems, "row")
         header_y = y
-        positions, y = flow([(p.width, p.height) for p in row.panels], y + 1)
+        positions, y = flow([(p.width, p.height) for p in row.panels], y + 1, fixed=[p.height_fixed for p in row.panels])
         children = []
         for rendered, pos in zip(row.panels, positions, strict=True):
             body = dict(rendered.json)

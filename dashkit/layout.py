@@ -7,19 +7,32 @@ import zlib
 GRID_COLUMNS = 24
 
 
-def flow(sizes: list[tuple[int, int]], top: int, columns: int = GRID_COLUMNS) -> tuple[list[dict], int]:
+def flow(sizes: list[tuple[int, int]], top: int, columns: int = GRID_COLUMNS, fixed: list[bool] | None = None) -> tuple[list[dict], int]:
     """Place panels left to right, wrapping to a new line when the next one does not fit.
 
-    sizes: (width, height) per panel. Returns (gridPos per panel, the first free y below them).
+    sizes: (width, height) per panel; fixed: whether each height was asked for. A panel whose height was
+    not asked for grows to the tallest panel of its line, so a line has no holes under short panels.
+    Returns (gridPos per panel, the first free y below them).
     """
-    positions = []
+    fixed = fixed or [True] * len(sizes)
+    positions: list[dict] = []
+    line: list[int] = []  # indexes of the panels on the current line
     x, y, line_height = 0, top, 0
-    for width, height in sizes:
+
+    def close_line() -> None:
+        for i in line:
+            if not fixed[i]:
+                positions[i]["h"] = line_height
+
+    for i, (width, height) in enumerate(sizes):
         if x + width > columns:
-            x, y, line_height = 0, y + line_height, 0
+            close_line()
+            x, y, line_height, line = 0, y + line_height, 0, []
         positions.append({"h": height, "w": width, "x": x, "y": y})
+        line.append(i)
         x += width
         line_height = max(line_height, height)
+    close_line()
     return positions, y + line_height
 
 

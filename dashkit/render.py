@@ -111,6 +111,7 @@ class RenderedPanel:
     height: int
     src: Source
     lint_exceptions: dict
+    height_fixed: bool = False
 
 
 @dataclass
@@ -174,6 +175,6 @@ def render_panel(spec: PanelSpec, defaults: dict, renderer: Templates, problems:
             problems.append(Problem(spec.src.at("type"), message))
         return None
     width, height = _size(spec, defaults)
-    return RenderedPanel(body, width, height, spec.src, spec.values.get("lint_exceptions", {}))
+    return RenderedPanel(body, width, height, spec.src, spec.values.get("lint_exceptions", {}), "height" in spec.values)
 
 

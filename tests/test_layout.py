@@ -13,6 +13,12 @@ def test_flow_wraps_when_the_next_panel_does_not_fit():
     assert bottom == 15
 
 
+def test_panels_without_a_height_grow_to_their_line():
+    positions, bottom = flow([(4, 4), (4, 4), (16, 8), (12, 3), (12, 6)], top=0, fixed=[False, True, False, False, False])
+    assert [p["h"] for p in positions] == [8, 4, 8, 6, 6]
+    assert bottom == 14
+
+
 def test_stable_ids_depend_on_identity_not_position():
     assert stable_id("Requests", "Error rate") == stable_id("Requests", "Error rate")
     assert stable_id("Requests", "Error rate") != stable_id("Latency", "Error rate")
