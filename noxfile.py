@@ -32,8 +32,11 @@ def build(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite: snapshots, Grafana schema conformance, bad inputs, determinism."""
+    """Run the test suite: snapshots, Grafana conformance, corpus, promtool, live Prometheus, grammars, hardening."""
     install(session, *TEST_REQS)
+    prometheus(session, required=False)
+    if shutil.which("npm"):
+        grammars(session)
     session.run("pytest", *session.posargs)
 
 
@@ -50,11 +53,11 @@ def lint(session: nox.Session) -> None:
     install(session, "ruff==0.17.6", *BUILD_REQS)
     session.run("ruff", "check", ".")
     session.run("python", "build.py", "--check")
-    session.run("npm", "ci", "--prefix", "tools/grammar", "--no-audit", "--no-fund", "--loglevel=error", external=True)
+    grammars(session)
     session.run("python", "tools/grammar_check.py")
 
 
-def prometheus(session: nox.Session) -> None:
+def prometheus(session: nox.Session, required: bool = True) -> None:
     """Find Prometheus and promtool, or install Debian's package where we may (as root, with apt-get)."""
     if shutil.which("prometheus") and shutil.which("promtool"):
         return
@@ -62,8 +65,15 @@ def prometheus(session: nox.Session) -> None:
         session.run("apt-get", "update", "-qq", external=True)
         session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus", external=True,
                     env={"DEBIAN_FRONTEND": "noninteractive"})
-    else:
+    elif required:
         session.error("prometheus is not installed: apt-get install -y --no-install-recommends prometheus")
+    else:
+        session.warn("prometheus/promtool not installed: the rule and live tests will be skipped (apt-get install prometheus)")
+
+
+def grammars(session: nox.Session) -> None:
+    """Grafana's LogQL/TraceQL grammars, pinned in tools/grammar/package-lock.json."""
+    session.run("npm", "ci", "--prefix", "tools/grammar", "--no-audit", "--no-fund", "--loglevel=error", external=True)
 
 
 @nox.session
