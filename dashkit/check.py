@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import jsonschema_rs
@@ -23,7 +22,6 @@ from .load import did_you_mean
 from .problems import Problem, Source
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "dashboard.schema.json"
-LABEL_VALUES = re.compile(r"^label_values\((?P<selector>[^,]+),\s*(?P<label>\w+)\)$")
 _validator = None
 
 
@@ -89,10 +87,11 @@ def _grid(dash: Assembled) -> list[Problem]:
     return problems
 
 
-def variable_values(dash: Assembled) -> dict[str, str]:
-    """A value per defined variable, as Grafana would substitute it for a query."""
+def variable_values(dash: Assembled | dict) -> dict[str, str]:
+    """A value per defined variable, as Grafana would substitute it for a static check of a query."""
+    doc = dash.json if isinstance(dash, Assembled) else dash
     values = {}
-    for var in dash.json.get("templating", {}).get("list", []):
+    for var in doc.get("templating", {}).get("list", []):
         current = var.get("current", {}).get("value")
         if var["type"] == "constant" or var["type"] == "interval":
             values[var["name"]] = current
@@ -144,7 +143,7 @@ def _queries(dash: Assembled, catalog: dict, usage: dict, memo: dict) -> list[Pr
 
 
 def _label_values_problems(query: str, catalog: dict) -> list[str]:
-    match = LABEL_VALUES.match(query)
+    match = promql.LABEL_VALUES.match(query)
     if not match:
         return [f"query '{query}' is not label_values(selector, label)"]
     try:

@@ -4,7 +4,6 @@ Prometheus, as Grafana would, and say which return nothing, fail, or land outsid
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -13,7 +12,9 @@ from .synth import Window
 
 DEFAULT_RANGE = 6 * 3600  # the dashboards' default time range, now-6h .. now
 PANEL_PIXELS = 1000  # Grafana's step for a panel about 1,000 px wide
-LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
+# Grafana's interval rounding (rangeutil.roundInterval): raw interval up to `limit` seconds -> `value`.
+ROUNDING = ((1.5, 1), (3.5, 2), (7.5, 5), (12.5, 10), (17.5, 15), (25, 20), (45, 30), (90, 60), (210, 120), (450, 300),
+            (900, 600), (1200, 900), (2700, 1200), (5400, 1800), (math.inf, 3600))
 RANGES = {"percentunit": (0.0, 1.0), "percent": (0.0, 100.0)}
 NON_NEGATIVE = {"s", "ms", "bytes", "reqps", "ops", "short", "currencyUSD", "none"}
 
@@ -22,7 +23,7 @@ def grafana_intervals(range_seconds: int = DEFAULT_RANGE, scrape: int = 15, max_
     """$__interval and friends as Grafana computes them for this range, panel width (or the panel's own
     maxDataPoints, when lower) and scrape interval."""
     raw = range_seconds / min(PANEL_PIXELS, max_points or PANEL_PIXELS)
-    nice = next(s for s in (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600) if s >= raw)
+    nice = next(value for limit, value in ROUNDING if raw <= limit)
     interval = max(nice, scrape)
     rate_interval = max(interval + scrape, 4 * scrape)
     return {
@@ -69,7 +70,7 @@ def variable_values(dash: dict, prom, window: Window, report: Report) -> dict[st
             values[name] = var["query"].split(",")[0]
         elif kind == "query":
             report.variables += 1
-            match = LABEL_VALUES.match(var["query"])
+            match = promql.LABEL_VALUES.match(var["query"])
             where = f"{dash['title']} › variable ${name}"
             if not match:
                 report.findings.append(Finding(where, var["query"], "not a label_values() query"))

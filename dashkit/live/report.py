@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -10,9 +9,10 @@ import promql_parser as pp
 
 from .. import promql
 from ..assemble import panels_of
+from ..check import variable_values
 from ..lint import selectors
 from ..pipeline import Build
-from .check import Report, grafana_intervals
+from .check import Report
 
 LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -21,27 +21,21 @@ def coverage(build: Build) -> dict:
     """Catalog metrics on no panel, panels per metric, and catalog labels no query ever uses."""
     raw = {k: v for k, v in build.catalog.items() if not v.get("recorded")}
     queried: dict[str, set[str]] = {name: set() for name in raw}
-    values = dict(grafana_intervals(), interval="5m")
-    values.pop("step")
     exprs = []
-    for rel, text in build.files.items():
-        if not rel.endswith(".json"):
-            continue
-        dash = json.loads(text)
-        local = dict(values, **{v["name"]: ".*" for v in dash["templating"]["list"] if v["type"] not in ("constant", "interval")})
-        local.update({v["name"]: v["query"] for v in dash["templating"]["list"] if v["type"] == "constant"})
+    for dash in build.dashboards:
+        values = variable_values(dash)
         for panel in panels_of(dash):
             if panel.get("datasource", {}).get("type") != "prometheus":
                 continue
             for target in panel.get("targets", []):
-                exprs.append((promql.substitute(target["expr"], local)[0], target.get("legendFormat", "")))
-        exprs += [(promql.substitute(v["query"], local)[0], "") for v in dash["templating"]["list"] if v["type"] == "query"]
+                exprs.append((promql.substitute(target["expr"], values)[0], target.get("legendFormat", "")))
+        exprs += [(promql.substitute(v["query"], values)[0], "") for v in dash.json["templating"]["list"] if v["type"] == "query"]
     for rule in build.rules.recording if build.rules else []:
         exprs.append((rule["expr"], ""))
     for expr, legend in exprs:
-        match = re.match(r"^label_values\((.+),\s*(\w+)\)$", expr)
+        match = promql.LABEL_VALUES.match(expr)
         if match:
-            expr, extra = match.group(1), {match.group(2)}
+            expr, extra = match["selector"], {match["label"]}
         else:
             extra = set(LEGEND_LABEL.findall(legend))
         try:

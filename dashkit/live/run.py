@@ -87,7 +87,7 @@ def live(build: Build, workdir: Path, preset: str = "default") -> tuple[check.Re
             path.write_text(text, encoding="utf-8")
             rule_files.append(path)
     began = time.perf_counter()
-    dashboards = [json.loads(text) for rel, text in sorted(build.files.items()) if rel.endswith(".json")]
+    dashboards = [d.json for d in build.dashboards]
     with Prometheus(tsdb, rule_files=rule_files, workdir=workdir) as prom:
         report = check.run(dashboards, build.rules, build.catalog, prom, synth.PRESETS[preset].window)
     timings.queries = time.perf_counter() - began

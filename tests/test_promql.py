@@ -1,0 +1,20 @@
+"""Grafana's macros as the live check computes them, and the substitution that applies them."""
+
+from __future__ import annotations
+
+from dashkit import promql
+from dashkit.live.check import grafana_intervals
+
+
+def test_grafana_intervals_for_a_1000_px_panel_and_a_100_point_stat():
+    panel = grafana_intervals(6 * 3600, 15)
+    assert (panel["__interval"], panel["__rate_interval"], panel["step"]) == ("20s", "60s", 20)  # 21.6 s rounds to 20 s
+    stat = grafana_intervals(6 * 3600, 15, max_points=100)
+    assert (stat["__interval"], stat["__rate_interval"]) == ("300s", "315s")  # 216 s rounds to 5 m
+
+
+def test_computed_intervals_win_over_the_static_defaults():
+    expr = "rate(x[$__rate_interval]) + rate(y[${__interval}]) + rate(z[$__range])"
+    assert promql.substitute(expr, {})[0] == "rate(x[1m]) + rate(y[30s]) + rate(z[6h])"
+    values = {k: v for k, v in grafana_intervals(6 * 3600, 15, max_points=100).items() if k != "step"}
+    assert promql.substitute(expr, values)[0] == "rate(x[315s]) + rate(y[300s]) + rate(z[21600s])"
