@@ -22,19 +22,16 @@ MAX_GROUP = 20
 SEVERITIES = {"critical", "warning"}
 
 
-def check_rules(rules: Rules | None, catalog: dict) -> tuple[list[Problem], set[str]]:
-    """Returns (problems, catalog metric names the rules use)."""
+def check_rules(rules: Rules | None, catalog: dict) -> list[Problem]:
     if rules is None:
-        return [], set()
+        return []
     problems: list[Problem] = []
-    used: set[str] = set()
     seen: dict[tuple[str, str], object] = {}
     sizes: dict[str, int] = {}
     linted: set[int] = set()
     for rule in rules.alerts:
         spec = rule.spec
-        found, names = promql.check_expr(rule.condition, catalog)
-        used.update(names)
+        found, _ = promql.check_expr(rule.condition, catalog)
         problems += [Problem(spec.src.at("expr"), msg) for msg in found]
         key = (rule.group, spec.name)
         if key in seen and seen[key] is not spec:
@@ -47,7 +44,7 @@ def check_rules(rules: Rules | None, catalog: dict) -> tuple[list[Problem], set[
         if id(spec) not in linted:
             linted.add(id(spec))
             problems += lint_alert(spec)
-    return problems, used
+    return problems
 
 
 def lint_alert(spec) -> list[Problem]:

@@ -28,11 +28,15 @@ class Build:
     dashboards: list[Assembled]
     reference: str
     runbooks: str
-    recorded: dict[str, list[str]]  # recording rule -> the raw metrics it is computed from
     catalog: dict = field(default_factory=dict)  # the metric catalog plus recorded series
     usage: dict[str, list[str]] = field(default_factory=dict)  # metric -> panels that show it
     rules: Rules | None = None
     services: dict[str, int] = field(default_factory=dict)  # job -> port
+
+    @property
+    def recorded(self) -> dict[str, list[str]]:
+        """Recording rule -> the raw metrics it is computed from."""
+        return {name: entry["from"] for name, entry in self.catalog.items() if entry.get("recorded")}
 
 
 def build(root: Path) -> Build:
@@ -48,7 +52,7 @@ def build(root: Path) -> Build:
     problems += found
     rules, found = build_rules(values, dashboards, link_panels=not problems)
     problems += found
-    rule_files = {}
+    rule_files = {}  # everything but the dashboards: rule files and provisioning
     if rules is not None:
         r = values.rules
         rule_files = {path: serialise_yaml(doc) for path, doc in prometheus_files(rules, r.interval, r.runbook_base_url).items()}
@@ -66,8 +70,7 @@ def build(root: Path) -> Build:
     found, usage = check(checked, catalog)
     problems += found
     usage = through_recording_rules(usage, catalog)
-    found, rule_usage = check_rules(rules, catalog)
-    problems += found
+    problems += check_rules(rules, catalog)
     if not problems:  # only meaningful once every query checked cleanly: the catalog and the panels must agree
         problems += [
             Problem(values.catalog_src.at("metrics", name), f"metric '{name}' is in the catalog but on no panel")
@@ -79,10 +82,9 @@ def build(root: Path) -> Build:
     if problems:
         raise BuildFailed(problems)
     files.update(rule_files)
-    recorded = {name: entry["from"] for name, entry in (rules.recorded if rules else {}).items()}
     runbook_text = runbooks(rules.alerts) if rules else ""
     services = {d.job: d.port for d in values.dashboards if d.kind == "service"}
-    return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n", runbook_text, recorded, catalog, usage, rules, services)
+    return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n", runbook_text, catalog, usage, rules, services)
 
 
 def through_recording_rules(usage: dict[str, list[str]], catalog: dict) -> dict[str, list[str]]:
