@@ -25,6 +25,7 @@ class Assembled:
     panel_src: dict[int, Source] = field(default_factory=dict)
     variable_src: dict[str, Source] = field(default_factory=dict)
     panel_exceptions: dict[int, dict] = field(default_factory=dict)  # panel id -> lint rule -> reason
+    panel_expect: dict[int, dict] = field(default_factory=dict)  # panel id -> live-check scenario -> expectation
     kind: str = "service"
     job: str | None = None
 
@@ -41,10 +42,11 @@ def output_path(kind: str, slug: str) -> str:
     return "pyairtable-overview.json" if kind == "overview" else f"services/{slug}.json"
 
 
-def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dict[int, dict], list[Problem]]:
+def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dict[int, dict], dict[int, dict], list[Problem]]:
     panels: list[dict] = []
     sources: dict[int, Source] = {}
     exceptions: dict[int, dict] = {}
+    expect: dict[int, dict] = {}
     problems: list[Problem] = []
     y = 0
     for row in dash.rows:
@@ -63,6 +65,8 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dic
                 children.append(body)
                 if rendered.lint_exceptions:
                     exceptions[body["id"]] = rendered.lint_exceptions
+                if rendered.expect:
+                    expect[body["id"]] = rendered.expect
         panels.append(row_json)
         if row_json.get("collapsed"):
             # Grafana keeps a collapsed row's panels inside it, placed as if expanded below its header;
@@ -71,7 +75,7 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dic
             y = header_y + 1
         else:
             panels.extend(children)
-    return panels, sources, exceptions, problems
+    return panels, sources, exceptions, expect, problems
 
 
 def _claim(panel_id: int, where, sources: dict, src: Source, problems: list[Problem], what: str) -> bool:
@@ -98,9 +102,9 @@ def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templ
     laid_out, frames = [], []
     for dash in rendered:
         spec = dash.spec
-        panels, sources, exceptions, found = lay_out(dash)
+        panels, sources, exceptions, expect, found = lay_out(dash)
         problems.extend(found)
-        laid_out.append((spec, panels, sources, exceptions))
+        laid_out.append((spec, panels, sources, exceptions, expect))
         frames.append(_frame_data(spec, prefix, services))
     try:
         bodies = templates.render_many(frame, "dashboard", frames, defaults=defaults)
@@ -113,12 +117,12 @@ def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templ
                 problems.append(Problem(spec.src.at(), f"template error: {err}"))
                 bodies.append(None)
     out: list[Assembled] = []
-    for (spec, panels, sources, exceptions), body in zip(laid_out, bodies, strict=True):
+    for (spec, panels, sources, exceptions, expect), body in zip(laid_out, bodies, strict=True):
         if body is None:
             continue
         body["panels"] = panels  # the frame never sees panels: they are laid out already, and large
         variable_src = {v.name: v.src for v in spec.variables}
-        out.append(Assembled(output_path(spec.kind, spec.slug), body, spec.src, sources, variable_src, exceptions, spec.kind, spec.job))
+        out.append(Assembled(output_path(spec.kind, spec.slug), body, spec.src, sources, variable_src, exceptions, expect, spec.kind, spec.job))
     return out, problems
 
 

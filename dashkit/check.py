@@ -17,7 +17,7 @@ import jsonschema_rs
 from . import promql
 from .assemble import Assembled, panels_of
 from .layout import grids, overlaps
-from .lint import lint_target
+from .lint import lint_target, selectors
 from .load import did_you_mean
 from .problems import Problem, Source
 
@@ -113,8 +113,10 @@ def _queries(dash: Assembled, catalog: dict, usage: dict, memo: dict) -> list[Pr
         found = _label_values_problems(var["query"], catalog)
         where = dash.variable_src[var["name"]].at("metric") if var["name"] in dash.variable_src else dash.src.at("variables")
         problems.extend(Problem(where, f"variable '{var['name']}': {msg}") for msg in found)
+    multi = {var["name"] for var in variables if var.get("multi")}
     for panel in panels_of(dash):
         if panel.get("datasource", {}).get("type") != "prometheus":
+            problems.extend(_unformatted_multi_values(dash, panel, multi))
             continue
         src = panel_source(dash, panel)
         for i, target in enumerate(panel.get("targets", [])):
@@ -129,6 +131,8 @@ def _queries(dash: Assembled, catalog: dict, usage: dict, memo: dict) -> list[Pr
                 memo[(target.get("expr", ""), expr)] = (found, used, [] if found else lint_target(target.get("expr", ""), promql.parse(expr)))
             found, used, findings = memo[(target.get("expr", ""), expr)]
             problems.extend(Problem(where, msg) for msg in found)
+            if not found and target.get("exemplar") and not _reads_raw_buckets(expr):
+                problems.append(Problem(where, "exemplar: true on a query without raw _bucket series: recorded series keep no exemplars, so none would show"))
             if not found:
                 excused = dash.panel_exceptions.get(panel.get("id"), {})
                 for rule, message in findings:
@@ -140,6 +144,35 @@ def _queries(dash: Assembled, catalog: dict, usage: dict, memo: dict) -> list[Pr
                 if entry not in shown:
                     shown.append(entry)
     return problems
+
+
+# Where each non-Prometheus target keeps its query, and the language named in messages.
+QUERY_KEYS = {"loki": ("expr", "LogQL"), "tempo": ("query", "TraceQL")}
+
+
+def _unformatted_multi_values(dash: Assembled, panel: dict, multi: set[str]) -> list[Problem]:
+    """Outside Prometheus, Grafana's default format for a multi-value variable is the datasource's choice:
+    Tempo's service map takes it as a glob, {a,b}, which as a regex matches nothing (All included). A
+    multi-value variable there must say its format."""
+    kind = panel.get("datasource", {}).get("type")
+    if kind not in QUERY_KEYS:
+        return []
+    src = panel_source(dash, panel)
+    problems = []
+    for i, target in enumerate(panel.get("targets", [])):
+        key, language = QUERY_KEYS[kind]
+        if target.get("queryType") == "serviceMap":
+            key, language = "serviceMapQuery", "Tempo service map"
+        where = src.at("targets", i, "expr") if (src.base + ("targets",)) in src.lines else src.at("expr")
+        for name, fmt, written in promql.variable_references(target.get(key) or ""):
+            if name in multi and fmt is None:
+                problems.append(Problem(where, f"multi-value variable {written} has no format in a {language} query, where Grafana may expand "
+                                               f"several values as {{a,b}} (no regex matches that): write ${{{name}:regex}} or ${{{name}:pipe}}"))
+    return problems
+
+
+def _reads_raw_buckets(expr: str) -> bool:
+    return any((s.name or "").endswith("_bucket") for s in selectors(promql.parse(expr)))
 
 
 def _label_values_problems(query: str, catalog: dict) -> list[str]:

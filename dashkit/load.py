@@ -61,6 +61,7 @@ class AlertSpec:
     panel: str
     runbook: str
     src: Source
+    no_data: str = "NoData"  # Grafana's noDataState for this alert, chosen in values with a reason
 
 
 @dataclass
@@ -93,6 +94,8 @@ class DashboardSpec:
     port: int | None = None
     variables: list[VariableSpec] = field(default_factory=list)
     alerts: list[AlertSpec] = field(default_factory=list)  # the service's own
+    # values/rules.yaml's alerts resolved with this service's threshold overrides; None: no overrides
+    rule_alerts: list[AlertSpec] | None = None
 
 
 @dataclass
@@ -103,6 +106,8 @@ class Values:
     dashboards: list[DashboardSpec]  # overview first, then services by name
     rules: RulesSpec | None = None
     defaults_src: Source | None = None
+    scenarios: dict = field(default_factory=dict)  # live-check scenario name -> its values (values/scenarios.yaml)
+    scenarios_src: Source | None = None
 
 
 def _schema_for(kind: str):
@@ -277,9 +282,24 @@ def _alerts(alerts: list, src: Source, presets: dict, problems: list[Problem]) -
                 panel=alert["panel"],
                 runbook=alert["runbook"],
                 src=a_src,
+                no_data=alert["no_data"]["state"],
             )
         )
     return out
+
+
+def _service_presets(presets: dict | None, overrides: dict, src: Source, problems: list[Problem]) -> dict | None:
+    """The threshold presets as one service sees them: a service file's `thresholds:` replaces levels of
+    named presets (the LLM Orchestrator's requests take seconds), for its panels and its alerts alike."""
+    if not overrides or presets is None:
+        return presets
+    own = dict(presets)
+    for name, levels in overrides.items():
+        if name not in presets:
+            problems.append(Problem(src.at("thresholds", name), f"unknown threshold preset '{name}'{did_you_mean(name, presets)}"))
+            continue
+        own[name] = {**presets[name], **levels}
+    return own
 
 
 def load(root: Path) -> tuple[Values | None, list[Problem]]:
@@ -291,6 +311,8 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
     standard, standard_src = _read(root, "values/standard.yaml", "standard", problems)
     overview, overview_src = _read(root, "values/overview.yaml", "overview", problems)
     rules_doc, rules_src = _read(root, "values/rules.yaml", "rules", problems)
+    scenarios_doc, scenarios_src = (_read(root, "values/scenarios.yaml", "scenarios", problems)
+                                    if (root / "values" / "scenarios.yaml").is_file() else (None, None))
     # None when defaults.yaml itself is broken: its one problem is reported, not one per preset use.
     presets = defaults.get("thresholds", {}) if defaults is not None else None
     rules = None
@@ -334,8 +356,13 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
             continue
         shared = _variables(standard.get("variables", []), standard_src.child("variables")) if standard else []
         variables = shared + _variables(doc.get("variables", []), src.child("variables"))
-        own = _rows(doc["rows"], src.child("rows"), presets, problems)
+        own_presets = _service_presets(presets, doc.get("thresholds", {}), src, problems)
+        own = _rows(doc["rows"], src.child("rows"), own_presets, problems)
         lead, trail = shared_rows
+        if own_presets is not presets and standard:
+            # The shared rows with this service's levels: its latency panels colour at its own levels.
+            lead = _rows(standard["leading_rows"], standard_src.child("leading_rows"), own_presets, [])
+            trail = _rows(standard["trailing_rows"], standard_src.child("trailing_rows"), own_presets, [])
         services[name] = DashboardSpec(
             kind="service",
             slug=name,
@@ -347,7 +374,9 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
             job=name,
             port=doc["port"],
             variables=variables,
-            alerts=_alerts(doc.get("alerts", []), src.child("alerts"), presets, problems),
+            alerts=_alerts(doc.get("alerts", []), src.child("alerts"), own_presets, problems),
+            rule_alerts=(_alerts(rules_doc["alerts"], rules_src.child("alerts"), own_presets, [])
+                         if own_presets is not presets and rules_doc is not None else None),
         )
 
     ports: dict[int, str] = {}
@@ -382,7 +411,38 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
                     f"unknown service '{metric['service']}'{did_you_mean(metric['service'], known_owners)}",
                 )
             )
+    scenarios = (scenarios_doc or {}).get("scenarios", {})
+    if scenarios_doc is not None:
+        problems += _scenario_problems(scenarios, scenarios_src, dashboards, catalog)
     # Later stages still run on whatever loaded cleanly, so one build reports every problem at once.
     if defaults is None or catalog_doc is None:
         return None, problems
-    return Values(defaults, catalog, catalog_src, dashboards, rules, defaults_src), problems
+    return Values(defaults, catalog, catalog_src, dashboards, rules, defaults_src, scenarios, scenarios_src), problems
+
+
+def _scenario_problems(scenarios: dict, src: Source, dashboards: list[DashboardSpec], catalog: dict) -> list[Problem]:
+    """Scenarios name services and metrics; panels name scenarios. A typo in either would silently check nothing."""
+    problems = []
+    services = {d.job for d in dashboards if d.kind == "service"} | {"platform"}
+    for name, scenario in scenarios.items():
+        here = src.child("scenarios", name)
+        for i, event in enumerate(scenario.get("events", [])):
+            if event["service"] not in services:
+                problems.append(Problem(here.at("events", i, "service"), f"unknown service '{event['service']}'{did_you_mean(event['service'], services)}"))
+            if event["kind"] not in ("down", "absent", "restart") and event.get("metric") not in catalog:
+                problems.append(Problem(here.at("events", i, "metric"), f"a {event['kind']} event needs a catalog metric{did_you_mean(event.get('metric', ''), catalog)}"))
+        for key in ("absent_metrics", *(("gauges",) if "gauges" in scenario else ())):
+            for i, metric in enumerate(scenario.get(key, [])):
+                if metric not in catalog:
+                    problems.append(Problem(here.at(key, metric if key == "gauges" else i), f"unknown metric '{metric}'{did_you_mean(metric, catalog)}"))
+    seen: set[int] = set()
+    for dash in dashboards:
+        for row in dash.rows:
+            for panel in row.panels:
+                if id(panel) in seen:  # shared rows: one spec on every service dashboard, checked once
+                    continue
+                seen.add(id(panel))
+                for name in panel.values.get("expect", {}):
+                    if name not in scenarios:
+                        problems.append(Problem(panel.src.at("expect", name), f"unknown scenario '{name}'{did_you_mean(name, scenarios)}"))
+    return problems

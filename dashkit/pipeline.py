@@ -10,6 +10,7 @@ from .assemble import Assembled, assemble
 from .check import check
 from .check_rules import Promtool, check_rules
 from .engines import Templates
+from .lint import lint_rules
 from .load import load
 from .problems import BuildFailed, Problem
 from .provision import provisioning
@@ -32,6 +33,7 @@ class Build:
     usage: dict[str, list[str]] = field(default_factory=dict)  # metric -> panels that show it
     rules: Rules | None = None
     services: dict[str, int] = field(default_factory=dict)  # job -> port
+    scenarios: dict = field(default_factory=dict)  # live-check scenarios as written in values/scenarios.yaml
 
     @property
     def recorded(self) -> dict[str, list[str]]:
@@ -71,6 +73,7 @@ def build(root: Path) -> Build:
     problems += found
     usage = through_recording_rules(usage, catalog)
     problems += check_rules(rules, catalog)
+    problems += lint_rules(values)
     if not problems:  # only meaningful once every query checked cleanly: the catalog and the panels must agree
         problems += [
             Problem(values.catalog_src.at("metrics", name), f"metric '{name}' is in the catalog but on no panel")
@@ -84,7 +87,8 @@ def build(root: Path) -> Build:
     files.update(rule_files)
     runbook_text = runbooks(rules.alerts) if rules else ""
     services = {d.job: d.port for d in values.dashboards if d.kind == "service"}
-    return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n", runbook_text, catalog, usage, rules, services)
+    return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n", runbook_text, catalog, usage, rules, services,
+                 values.scenarios)
 
 
 def through_recording_rules(usage: dict[str, list[str]], catalog: dict) -> dict[str, list[str]]:

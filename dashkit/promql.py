@@ -10,8 +10,10 @@ import promql_parser as pp
 
 from .load import did_you_mean
 
-# $var, ${var}, ${var:format}, [[var]] — the variable syntaxes Grafana expands.
-VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::[^}]*)?\}|\[\[(\w+)(?::[^\]]*)?\]\]")
+# $var, ${var}, ${var:format}, [[var]], [[var:format]] — the variable syntaxes Grafana expands.
+VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::([^}]*))?\}|\[\[(\w+)(?::([^\]]*))?\]\]")
+# Grafana's escaping for the regex format (its regexEscape): the characters special in a regex.
+REGEX_SPECIAL = re.compile(r"[\\^$*+?.()|{}\[\]/]")
 # What Grafana puts in place of its global macros (any valid value parses the same).
 MACROS = {
     "__rate_interval": "1m",
@@ -20,6 +22,7 @@ MACROS = {
     "__range": "6h",
     "__range_s": "21600",
     "__range_ms": "21600000",
+    "__auto": "1m",  # Loki: Grafana's step for range queries, the whole range for instant ones
 }
 # Grafana's label-values variable query, as this project writes it.
 LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
@@ -28,14 +31,48 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 IMPLIED_LABELS = {"job", "instance", "__name__"}
 
 
-def substitute(expr: str, values: dict[str, str]) -> tuple[str, list[str]]:
-    """Expand variables as Grafana would. Returns (expr, names of undefined variables)."""
+def variable_references(expr: str) -> list[tuple[str, str | None, str]]:
+    """(name, format or None, text as written) of every variable reference, in order."""
+    out = []
+    for match in VARIABLE.finditer(expr):
+        name = match.group(1) or match.group(2) or match.group(4)
+        fmt = match.group(3) if match.group(2) else match.group(5)
+        out.append((name, fmt, match.group(0)))
+    return out
+
+
+def format_value(value: str | list[str], fmt: str | None) -> str:
+    """One variable's value as Grafana writes it with a format. A string is used as it is (a constant, an
+    interval, a chosen value or a custom All value such as `.*`, which Grafana never escapes); a list is a
+    multi-value selection, joined the way the format says (no format: the regex form Prometheus gets)."""
+    if isinstance(value, str):
+        return value
+    if fmt == "pipe":
+        return "|".join(value)
+    if fmt in ("csv", "raw", "text"):
+        return ",".join(value) if fmt != "text" else " + ".join(value)
+    if fmt == "glob":
+        return value[0] if len(value) == 1 else "{" + ",".join(value) + "}"
+    if fmt == "json":
+        return "[" + ",".join('"' + v.replace('"', '\\"') + '"' for v in value) + "]"
+    if fmt == "singlequote":
+        return ",".join("'" + v.replace("'", "\\'") + "'" for v in value)
+    if fmt == "doublequote":
+        return ",".join('"' + v.replace('"', '\\"') + '"' for v in value)
+    escaped = [REGEX_SPECIAL.sub(lambda m: "\\" + m.group(0), v) for v in value]  # regex, and no format
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+
+
+def substitute(expr: str, values: dict[str, str | list[str]]) -> tuple[str, list[str]]:
+    """Expand variables as Grafana would: $var, ${var}, ${var:regex}, ${var:pipe}, ${var:csv}, [[var]], ...
+    Returns (expr, names of undefined variables)."""
     missing = []
 
     def replace(match):
-        name = next(g for g in match.groups() if g)
+        name = match.group(1) or match.group(2) or match.group(4)
+        fmt = match.group(3) if match.group(2) else match.group(5)
         if name in values:  # a caller's own value wins: the live check passes Grafana's computed intervals
-            return values[name]
+            return format_value(values[name], fmt)
         if name in MACROS:
             return MACROS[name]
         missing.append(name)

@@ -52,12 +52,15 @@ def runbooks(alerts: list) -> str:
         rules = by_name[name]
         spec = rules[0].spec
         groups = ", ".join(rule.group for rule in rules)
+        level = rules[0].condition.rsplit(" ", 1)[1]
+        # a service file may override the preset's level: say where it differs
+        others = ", ".join(f"{r.group}: {r.spec.op} {r.condition.rsplit(' ', 1)[1]}" for r in rules if r.condition.rsplit(" ", 1)[1] != level)
         lines += [
             f"## {name}",
             "",
             f"**{spec.severity}**, after {spec.duration}. {spec.summary}",
             "",
-            f"- Fires when: `{spec.expr} {spec.op} {rules[0].condition.rsplit(' ', 1)[1]}` (`$job` is the service's job)",
+            f"- Fires when: `{spec.expr} {spec.op} {level}` (`$job` is the service's job){f'; overridden for {others}' if others else ''}",
             f"- Groups: {groups}",
             f"- Panel: *{spec.panel}* on the {'overview' if spec.dashboard == 'overview' else 'service'} dashboard",
             "",

@@ -6,7 +6,7 @@ A panel type is one file in templates/panels/: `<type>.json.j2` (Jinja, sandboxe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .engines import TemplateError, Templates
 from .load import DashboardSpec, PanelSpec, Values, did_you_mean
@@ -67,10 +67,10 @@ def data_link(link: dict) -> dict:
 def panel_context(spec: PanelSpec, defaults: dict) -> dict:
     v = spec.values
     ds = defaults["datasources"][v.get("datasource", "metrics")]
-    written = v.get("targets") or ([{"expr": v["expr"], "legend": v.get("legend"), "instant": v.get("instant")}] if "expr" in v else [])
+    written = v.get("targets") or ([{"expr": v["expr"], "legend": v.get("legend"), "instant": v.get("instant"), "exemplar": v.get("exemplar")}] if "expr" in v else [])
     targets = []
     for i, t in enumerate(written):
-        instant = bool(t.get("instant", v.get("instant", False)))
+        instant = bool(t.get("instant") if t.get("instant") is not None else v.get("instant", False))
         targets.append(
             {
                 "refId": REF_IDS[i],
@@ -78,6 +78,8 @@ def panel_context(spec: PanelSpec, defaults: dict) -> dict:
                 "legendFormat": t.get("legend") or "__auto",
                 "instant": instant,
                 "range": not instant,
+                # exemplars (trace ids on histogram samples) drawn as points that open the trace in Tempo
+                "exemplar": bool(t.get("exemplar") if t.get("exemplar") is not None else v.get("exemplar", False)),
                 "format": t.get("format", "table" if v["type"] == "table" else "time_series"),
             }
         )
@@ -92,6 +94,7 @@ def panel_context(spec: PanelSpec, defaults: dict) -> dict:
         "decimals": v.get("decimals"),
         "min": v.get("min"),
         "max": v.get("max"),
+        "no_value": v.get("no_value"),  # what Grafana shows instead of "No data"
         "has_thresholds": bool(levels),
         "thresholds": threshold_steps(levels, defaults["colors"]),
         "mappings": value_mappings(v.get("mappings")),
@@ -112,6 +115,7 @@ class RenderedPanel:
     src: Source
     lint_exceptions: dict
     height_fixed: bool = False
+    expect: dict = field(default_factory=dict)  # live-check scenario -> expectation, as written
 
 
 @dataclass
@@ -175,6 +179,7 @@ def render_panel(spec: PanelSpec, defaults: dict, renderer: Templates, problems:
             problems.append(Problem(spec.src.at("type"), message))
         return None
     width, height = _size(spec, defaults)
-    return RenderedPanel(body, width, height, spec.src, spec.values.get("lint_exceptions", {}), "height" in spec.values)
+    return RenderedPanel(body, width, height, spec.src, spec.values.get("lint_exceptions", {}), "height" in spec.values,
+                         spec.values.get("expect", {}))
 
 

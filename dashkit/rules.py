@@ -82,7 +82,8 @@ def build_rules(values: Values, dashboards: list[Assembled], link_panels: bool =
     for dash in values.dashboards:
         if dash.kind != "service":
             continue
-        for spec in values.rules.alerts + dash.alerts:
+        shared = values.rules.alerts if dash.rule_alerts is None else dash.rule_alerts  # with the service's threshold overrides
+        for spec in shared + dash.alerts:
             target = overview if spec.dashboard == "overview" else by_kind.get(("service", dash.job))
             rules.alerts.append(_instantiate(dash.job, spec, {"job": dash.job}, target, problems if link_panels else [], titles_of))
     for spec in values.rules.platform_alerts:
@@ -173,7 +174,9 @@ def grafana_alerting(rules: Rules, interval: str, runbook_base: str, metrics_uid
                 ],
                 "dashboardUid": rule.dashboard_uid,
                 "panelId": rule.panel_id,
-                "noDataState": "NoData",
+                "noDataState": rule.spec.no_data,
+                # A query that fails is Mimir or the rule being broken, not the service: Grafana's Error state
+                # pages once as DatasourceError instead of firing (or silencing) every alert of the group.
                 "execErrState": "Error",
                 "for": rule.spec.duration,
                 "labels": {"severity": rule.spec.severity, "service": rule.group},

@@ -56,7 +56,7 @@ def test_what_only_promtool_catches_is_reported_at_the_alert(project):
     result = project.build()
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == (
-        f"{M}:99: alerts[0].description: promtool: template: __alert_McpMessageQueueBacklog:1: function \"queue\" not defined"
+        f"{M}:{_line(project, M, 'wait in the {{ $labels.job queue.')}: alerts[0].description: promtool: template: __alert_McpMessageQueueBacklog:1: function \"queue\" not defined"
     )
 
 
@@ -69,3 +69,78 @@ def test_a_service_name_cannot_leave_out(project):
         "(the dashboard uid adds 'pyairtable-')"
     )
     assert not (project.path / "etc").exists()
+
+
+def _line(project, rel: str, text: str) -> int:
+    """The line of `text` in a values file of the project copy (so a test survives edits above it)."""
+    lines = project.file(rel).read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
+GUARD = ("ratio without a zero guard: its numerator ({}) has no series until the first such event, so the ratio shows "
+         "No data instead of 0; write (numerator or 0 * denominator) / denominator")
+
+
+def test_a_ratio_without_its_zero_guard_is_caught_in_panels_and_rules(project):
+    hits = 'sum(rate(api_gateway_rate_limit_hits_total{job="$job"}[$interval]))'
+    total = 'sum(rate(http_requests_total{job="$job"}[$interval]))'
+    project.edit(A, f"({hits} or 0 * {total}) / {total}", f"{hits} / {total}")
+    errors = 'sum by (job) (job_endpoint_status:http_requests:rate5m{status=~"5.."})'
+    project.edit(R, f"({errors} or 0 * sum by (job) (job_endpoint_status:http_requests:rate5m)) /", f"{errors} /")
+    result = project.build()
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[:-1] == [  # sorted by file, then line
+        f"{R}:{_line(project, R, errors)}: recording[2].expr: lint ratio-zero-guard: "
+        + GUARD.format('job_endpoint_status:http_requests:rate5m{status=~"5.."}'),
+        f"{A}:{_line(project, A, hits)}: rows[0].panels[2].expr: lint ratio-zero-guard: "
+        + GUARD.format("api_gateway_rate_limit_hits_total, a count of hits only") + " (excuse it under lint_exceptions with a reason)",
+    ]
+
+
+def test_a_ratio_excused_with_a_reason_builds(project):
+    hits = 'sum(rate(api_gateway_rate_limit_hits_total{job="$job"}[$interval]))'
+    total = 'sum(rate(http_requests_total{job="$job"}[$interval]))'
+    project.edit(A, f"({hits} or 0 * {total}) / {total}", f"{hits} / {total}")
+    project.edit(A, "        no_value: No traffic\n        thresholds: error_ratio",
+                 "        no_value: No traffic\n        thresholds: error_ratio\n        lint_exceptions:\n"
+                 "          ratio-zero-guard: Reviewed; an empty panel is what we want while nothing was rate limited.")
+    assert project.build("--check").returncode == 0
+
+
+def test_a_multi_value_variable_without_a_format_in_a_tempo_query_is_caught(project):
+    project.edit(OV, '{client=~"${service:regex}"}', '{client=~"$service"}')
+    result = project.build()
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[:-1] == [
+        f"{OV}:{_line(project, OV, 'client=~')}: rows[5].panels[0].expr: multi-value variable $service has no format in a Tempo service map "
+        "query, where Grafana may expand several values as {a,b} (no regex matches that): write ${service:regex} or ${service:pipe}"
+    ]
+
+
+def test_a_multi_value_variable_without_a_format_in_a_loki_query_is_caught(project):
+    project.edit(S, 'level=~"${level:regex}"', 'level=~"$level"')
+    lines = project.build().stderr.splitlines()
+    line = _line(project, S, 'level=~"$level"')
+    assert lines[:-1] == [
+        f"{S}:{line}: trailing_rows[2].panels[2].expr: multi-value variable $level has no format in a LogQL "
+        "query, where Grafana may expand several values as {a,b} (no regex matches that): write ${level:regex} or ${level:pipe}"
+    ]
+
+
+def test_exemplars_on_recorded_series_only_are_refused(project):
+    project.edit(S, "        unit: s\n        thresholds: p95_latency\n      - type: timeseries\n        title: Error ratio",
+                 "        exemplar: true\n        unit: s\n        thresholds: p95_latency\n      - type: timeseries\n        title: Error ratio")
+    lines = project.build().stderr.splitlines()
+    first = _line(project, S, "job:http_request_duration_seconds:p50_rate5m")
+    assert lines[:-1] == [
+        f"{S}:{first + i}: trailing_rows[0].panels[0].targets[{i}].expr: exemplar: true on a query without raw _bucket series: "
+        "recorded series keep no exemplars, so none would show"
+        for i in range(3)
+    ]
+
+
+def test_a_service_threshold_override_must_name_a_preset(project):
+    L = "values/services/llm-orchestrator.yaml"
+    project.edit(L, "  p95_latency: {warning: 10, critical: 20}", "  p95_latncy: {warning: 10, critical: 20}")
+    lines = project.build().stderr.splitlines()
+    assert lines[:-1] == [f"{L}:{_line(project, L, 'p95_latncy')}: thresholds.p95_latncy: unknown threshold preset 'p95_latncy' (did you mean 'p95_latency'?)"]

@@ -18,3 +18,15 @@ def test_computed_intervals_win_over_the_static_defaults():
     assert promql.substitute(expr, {})[0] == "rate(x[1m]) + rate(y[30s]) + rate(z[6h])"
     values = {k: v for k, v in grafana_intervals(6 * 3600, 15, max_points=100).items() if k != "step"}
     assert promql.substitute(expr, values)[0] == "rate(x[315s]) + rate(y[300s]) + rate(z[21600s])"
+
+
+def test_variable_formats_expand_as_grafana_writes_them():
+    values = {"s": ["api-gateway", "mcp.server"], "job": "api-gateway"}
+    expr = 'x{a=~"$s", b=~"${s:regex}", c=~"${s:pipe}", d="${s:csv}", e="${s:glob}", f="${job}", g=~"[[s]]"}'
+    assert promql.substitute(expr, values) == (
+        'x{a=~"(api-gateway|mcp\\.server)", b=~"(api-gateway|mcp\\.server)", c=~"api-gateway|mcp.server", d="api-gateway,mcp.server", '
+        'e="{api-gateway,mcp.server}", f="api-gateway", g=~"(api-gateway|mcp\\.server)"}',
+        [],
+    )
+    assert promql.substitute('x{a=~"${s:regex}"}', {"s": ".*"})[0] == 'x{a=~".*"}', "a custom All value is never escaped"
+    assert promql.variable_references('{client=~"$service"} ${level:regex}') == [("service", None, "$service"), ("level", "regex", "${level:regex}")]

@@ -43,19 +43,23 @@ def scenarios(job: str) -> dict:
         {"series": f'http_requests_total{{job="{job}", status="500"}}', "values": counter(0)},
         {"series": f'http_requests_total{{job="{job}", status="200"}}', "values": counter(60)},
     ]
-    slow = histogram(job, {"0.5": 0, "1": 0, "2.5": 0, "5": 60, "+Inf": 60})
+    # slow for every service, the LLM Orchestrator's own 10 s / 20 s levels included (values/services/llm-orchestrator.yaml)
+    slow = histogram(job, {"0.5": 0, "1": 0, "2.5": 0, "30": 0, "60": 60, "+Inf": 60})
     fast = histogram(job, {"0.5": 60, "1": 60, "2.5": 60, "5": 60, "+Inf": 60})
     instance = {"job": job, "instance": "i-1"}
     return {
         "ServiceDown": ([{"series": f'up{{job="{job}", instance="i-1"}}', "values": "0x40"}],
                         [{"series": f'up{{job="{job}", instance="i-1"}}', "values": "1x40"}], instance,
                         f"i-1 of {job} has failed every scrape for 1 minute."),
+        "TargetMissing": ([{"series": 'up{job="another-service", instance="i-9"}', "values": "1x40"}],
+                          [{"series": f'up{{job="{job}", instance="i-1"}}', "values": "1x40"}], {"job": job},
+                          f"Prometheus has no target for {job}: service discovery lost it, so neither ServiceDown nor any panel can see it."),
         "HighErrorRate": (requests_fire, requests_quiet, {"job": job},
                           f"{job} answered 25% of requests with a 5xx status over 5 minutes."),
         "ElevatedErrorRate": (requests_fire, requests_quiet, {"job": job},
                               f"{job} answered 25% of requests with a 5xx status over 5 minutes."),
-        "HighLatency": (slow, fast, {"job": job}, f"95% of {job} requests took up to 4.875s over 5 minutes."),
-        "ElevatedLatency": (slow, fast, {"job": job}, f"95% of {job} requests took up to 4.875s over 5 minutes."),
+        "HighLatency": (slow, fast, {"job": job}, f"95% of {job} requests took up to 58.5s over 5 minutes."),
+        "ElevatedLatency": (slow, fast, {"job": job}, f"95% of {job} requests took up to 58.5s over 5 minutes."),
         "HighCpuUsage": ([{"series": f'process_cpu_seconds_total{{job="{job}", instance="i-1"}}', "values": counter(57)}],
                          [{"series": f'process_cpu_seconds_total{{job="{job}", instance="i-1"}}', "values": counter(6)}], instance,
                          f"i-1 of {job} uses 95% of a core."),
@@ -96,7 +100,9 @@ def rule_dir(tmp_path_factory):
 def test_promtool_check_rules_passes(rule_dir):
     result = subprocess.run([PROMTOOL, "check", "rules", *sorted(str(p) for p in rule_dir.glob("*.rules.yaml"))], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 18 rules found" in result.stdout
+    for path in rule_dir.glob("*.rules.yaml"):  # every rule of every file, counted from the files themselves
+        rules = sum(len(g["rules"]) for g in yaml.safe_load(path.read_text())["groups"])
+        assert f"SUCCESS: {rules} rules found" in result.stdout
 
 
 def alert_tests(rule_dir) -> tuple[list[dict], int]:
@@ -127,6 +133,8 @@ def recording_tests() -> list[dict]:
         {"series": f'process_cpu_seconds_total{{job="{job}", instance="i-1"}}', "values": counter(30)},
         {"series": f'process_resident_memory_bytes{{job="{job}", instance="i-1"}}', "values": "64x40"},
         {"series": f'process_memory_limit_bytes{{job="{job}", instance="i-1"}}', "values": "256x40"},
+        # kube-state-metrics' container limit wins over the process's own gauge (job:memory_limit_bytes:max)
+        {"series": f'kube_pod_container_resource_limits{{job="kube-state-metrics", container="{job}", pod="p-1", resource="memory", unit="byte"}}', "values": "512x40"},
         *histogram(job, {"0.5": 60, "1": 60, "+Inf": 60}),
         {"series": f'platform_services_db_query_duration_seconds_bucket{{job="{job}", query="select", le="1"}}', "values": counter(30)},
         {"series": f'llm_orchestrator_mcp_call_duration_seconds_bucket{{job="{job}", tool="get_record", le="1"}}', "values": counter(15)},
@@ -156,7 +164,8 @@ def recording_tests() -> list[dict]:
         "job:http_request_duration_seconds:p95_rate5m": ({"job": job}, 0.5 * 0.95),
         "job:http_request_duration_seconds:p99_rate5m": ({"job": job}, 0.5 * 0.99),
         "instance:process_cpu_seconds:rate5m": ({"job": job, "instance": "i-1"}, 0.5),
-        "instance:process_resident_memory_bytes:ratio": ({"job": job, "instance": "i-1"}, 0.25),
+        "job:memory_limit_bytes:max": ({"job": job}, 512),
+        "instance:process_resident_memory_bytes:ratio": ({"job": job, "instance": "i-1"}, 0.125),
     }
     cases = [{"expr": expr, "eval_time": EVAL, "exp_samples": [{"labels": _labels(expr.split("{")[0], labels), "value": value}]}
              for expr, (labels, value) in expected.items()]
@@ -180,3 +189,27 @@ def test_every_alert_fires_and_stays_quiet_and_every_recording_rule_computes(rul
     result = subprocess.run([PROMTOOL, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     assert "SUCCESS" in result.stdout
+
+
+def test_memory_limit_comes_from_the_container_first_and_the_process_outside_kubernetes(rule_dir):
+    """job:memory_limit_bytes:max: kube-state-metrics, else cAdvisor (whose 0 means no limit), else the
+    process_memory_limit_bytes a service outside Kubernetes exports; a job with none of them has no limit."""
+    limit = "job:memory_limit_bytes:max"
+    series = [
+        {"series": 'kube_pod_container_resource_limits{job="kube-state-metrics", container="a", resource="memory", unit="byte"}', "values": "100x40"},
+        {"series": 'container_spec_memory_limit_bytes{job="kubelet", container="a", pod="a-1"}', "values": "200x40"},
+        {"series": 'container_spec_memory_limit_bytes{job="kubelet", container="b", pod="b-1"}', "values": "0x40"},
+        {"series": 'process_memory_limit_bytes{job="b", instance="b:1"}', "values": "300x40"},
+        {"series": 'container_spec_memory_limit_bytes{job="kubelet", container="c", pod="c-1"}', "values": "400x40"},
+        {"series": 'process_resident_memory_bytes{job="d", instance="d:1"}', "values": "50x40"},
+    ]
+    expected = [{"labels": f'{limit}{{job="{job}"}}', "value": value} for job, value in (("a", 100), ("b", 300), ("c", 400))]
+    spec = {"rule_files": [str(rule_dir / "pyairtable-recording.rules.yaml")], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": series, "promql_expr_test": [
+            {"expr": limit, "eval_time": EVAL, "exp_samples": expected},
+            {"expr": 'instance:process_resident_memory_bytes:ratio{job="d"}', "eval_time": EVAL, "exp_samples": []},
+        ]}]}
+    test_file = rule_dir / "memory-limit.test.yaml"
+    test_file.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    result = subprocess.run([PROMTOOL, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]

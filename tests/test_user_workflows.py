@@ -99,9 +99,11 @@ def test_dashboards_follow_the_conventions(tree):
                 assert target["refId"] == "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i]
             if panel.get("datasource"):
                 assert panel["datasource"]["uid"] in {"mimir", "loki", "tempo"}
+            # Loki's own auto window; Prometheus's rate window of time series and of stats
+            windows = ("[$__auto]",) if panel.get("datasource", {}).get("type") == "loki" else ("[$__rate_interval]", "[$interval]")
             for target in panel.get("targets", []):
                 if "rate(" in target.get("expr", ""):
-                    assert "[$__rate_interval]" in target["expr"] or "[$interval]" in target["expr"], target["expr"]
+                    assert any(w in target["expr"] for w in windows), target["expr"]
     ids = [p["id"] for dash in tree.values() for p in panels_of(dash)]
     assert all(isinstance(i, int) and i > 0 for i in ids)
 
@@ -121,6 +123,39 @@ def test_threshold_colours_match_the_alert_levels(tree):
     assert steps == [{"color": "green", "value": None}, {"color": "orange", "value": 0.01}, {"color": "red", "value": 0.05}]
     cache = next(p for p in panels_of(tree["services/airtable-gateway.json"]) if p["title"] == "Cache hit rate")
     assert cache["fieldConfig"]["defaults"]["thresholds"]["steps"] == [{"color": "orange", "value": None}, {"color": "green", "value": 0.8}]
+
+
+def test_a_service_threshold_override_colours_its_panels_and_fires_its_alerts(tree):
+    import yaml
+
+    presets = yaml.safe_load((ROOT / "values/defaults.yaml").read_text())["thresholds"]
+    overrides = yaml.safe_load((ROOT / "values/services/llm-orchestrator.yaml").read_text())["thresholds"]
+    own = {**presets["p95_latency"], **overrides["p95_latency"]}
+    assert own != presets["p95_latency"], "test setup: the LLM Orchestrator overrides p95_latency"
+
+    def levels(path: str, title: str) -> list:
+        panel = next(p for p in panels_of(tree[path]) if p["title"] == title)
+        return [step["value"] for step in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+
+    for title in ("P95 latency", "Response time percentiles"):  # shared rows: one spec, levels per service
+        assert levels("services/llm-orchestrator.json", title) == [None, own["warning"], own["critical"]]
+        assert levels("services/api-gateway.json", title) == [None, presets["p95_latency"]["warning"], presets["p95_latency"]["critical"]]
+    files = build(ROOT).files
+    groups = yaml.safe_load(files["rules/pyairtable-alerts.rules.yaml"])["groups"]
+    fired = {(g["name"], r["alert"]): r["expr"].rsplit(" ", 1)[1] for g in groups for r in g["rules"]}
+    assert float(fired[("pyairtable-llm-orchestrator", "HighLatency")]) == own["critical"]
+    assert float(fired[("pyairtable-llm-orchestrator", "ElevatedLatency")]) == own["warning"]
+    assert float(fired[("pyairtable-api-gateway", "HighLatency")]) == presets["p95_latency"]["critical"]
+    grafana = yaml.safe_load(files["provisioning/alerting/pyairtable-alerts.yaml"])["groups"]
+    rule = next(r for g in grafana if g["name"] == "llm-orchestrator" for r in g["rules"] if r["title"].startswith("HighLatency "))
+    assert rule["data"][1]["model"]["conditions"][0]["evaluator"]["params"] == [own["critical"]]
+
+
+def test_ratio_panels_say_no_traffic_instead_of_no_data(tree):
+    """A zero-guarded ratio is empty only without traffic; the panel says so rather than 'No data'."""
+    error_rate = next(p for p in panels_of(tree["services/api-gateway.json"]) if p["title"] == "Error rate")
+    assert error_rate["fieldConfig"]["defaults"]["noValue"] == "No traffic"
+    assert " or 0 * " in error_rate["targets"][0]["expr"] or "ratio_rate5m" in error_rate["targets"][0]["expr"]
 
 
 def test_adding_a_service_is_one_values_file(project):

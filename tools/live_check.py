@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Live check: every panel query, variable query and rule expression against a real Prometheus holding
-synthetic data generated from the metric catalog. Usage: python tools/live_check.py [--keep DIR]
+synthetic data generated from the metric catalog, once per scenario of values/scenarios.yaml.
+Usage: python tools/live_check.py [--scenario NAME ...] [--keep DIR]
 
-Exit 1 when any query fails or comes back empty (the panel would say "No data"), naming the dashboard,
-panel and query. Reports go to out/reports/.
+Exit 1 when a query fails, a panel shows No data that its values do not declare, a value is outside its
+unit's range, or an alert fires (or stays quiet) against the scenario's list, naming dashboard, panel and
+query. Report: out/reports/live-check.md.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ sys.path.insert(0, str(ROOT))
 
 from dashkit.live.prometheus import ToolMissing  # noqa: E402
 from dashkit.live.report import coverage, write_reports  # noqa: E402
-from dashkit.live.run import live  # noqa: E402
+from dashkit.live.run import live, scenarios_of  # noqa: E402
 from dashkit.pipeline import BuildFailed, build  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", type=Path, help="work in this folder and keep the TSDB (default: a temporary folder)")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep the TSDBs (default: a temporary folder)")
+    parser.add_argument("--scenario", action="append", help="run only this scenario (repeatable; default: all of them)")
     args = parser.parse_args()
     began = time.perf_counter()
     try:
@@ -33,19 +36,31 @@ def main() -> int:
     except BuildFailed as failed:
         print("\n".join(map(str, failed.problems)), file=sys.stderr)
         return 1
+    chosen = scenarios_of(result)
+    unknown = sorted(set(args.scenario or []) - {s.name for s in chosen})
+    if unknown:
+        print(f"unknown scenario(s): {', '.join(unknown)}; values/scenarios.yaml has {', '.join(s.name for s in chosen)}", file=sys.stderr)
+        return 2
+    chosen = [s for s in chosen if not args.scenario or s.name in args.scenario]
+    results = []
     with tempfile.TemporaryDirectory(prefix="pyairtable-live-") as tmp:
-        workdir = args.keep or Path(tmp)
-        try:
-            report, timings, counts = live(result, workdir)
-        except ToolMissing as missing:
-            print(f"live check cannot run: {missing}", file=sys.stderr)
-            return 2
+        for scenario in chosen:
+            workdir = (args.keep or Path(tmp)) / scenario.name
+            try:
+                report, timings, counts = live(result, workdir, scenario=scenario)
+            except ToolMissing as missing:
+                print(f"live check cannot run: {missing}", file=sys.stderr)
+                return 2
+            results.append((scenario, report, timings, counts))
     cover = coverage(result)
-    text = write_reports(ROOT / "out" / "reports", report, timings, counts, cover, time.perf_counter() - began)
+    text = write_reports(ROOT / "out" / "reports", results, cover, time.perf_counter() - began)
     print(text)
-    for finding in report.findings:
-        print(finding, file=sys.stderr)
-    return 0 if report.ok and not cover["unused"] else 1
+    failed = False
+    for scenario, report, _, _ in results:
+        for finding in report.findings:
+            failed = True
+            print(f"[{scenario.name}] {finding}", file=sys.stderr)
+    return 0 if not failed and not cover["unused"] else 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Prometheus, as Grafana would, and say which return nothing, fail, or land outsid
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -45,85 +46,245 @@ class Finding:
 
 @dataclass
 class Report:
+    scenario: str = "busy"
     targets: int = 0
     variables: int = 0
     rules: int = 0
+    selections: int = 0  # extra runs of a target with a variable at All, two values, one value
+    expected_empty: list[str] = field(default_factory=list)  # "where: reason" for panels empty by declaration
+    zeros: int = 0  # targets that had to show 0 and did
     not_run: dict[str, int] = field(default_factory=dict)  # LogQL / TraceQL: no server here
     findings: list[Finding] = field(default_factory=list)
     query_ms: dict[str, float] = field(default_factory=dict)  # dashboard -> Prometheus time for one refresh
     slowest: list[tuple[float, str, str]] = field(default_factory=list)  # (ms, where, expr)
     samples: dict[str, int] = field(default_factory=dict)  # dashboard -> samples touched
+    alerts: list = field(default_factory=list)  # alert states, filled by dashkit.live.alerts
 
     @property
     def ok(self) -> bool:
         return not self.findings
 
 
-def variable_values(dash: dict, prom, window: Window, report: Report) -> dict[str, str]:
-    """A value per variable that the variable's own query returns (Grafana's label values API)."""
-    values = {}
+ALL = "$__all"
+PROMETHEUS_REGEX_SPECIAL = re.compile(r"[$^*{}\[\]'+?.()|]")  # Grafana's prometheusSpecialRegexEscape
+
+
+def variable_options(dash: dict, prom, window: Window, report: Report) -> dict[str, list[str]]:
+    """Every value a person can pick, per variable: fixed options, or what the label values API returns."""
+    options = {}
     for var in dash["templating"]["list"]:
         name, kind = var["name"], var["type"]
-        if kind in ("constant", "interval"):
-            values[name] = var["current"]["value"]
-        elif kind == "custom":
-            values[name] = var["query"].split(",")[0]
+        if kind == "constant":
+            options[name] = [var["current"]["value"]]
+        elif kind in ("interval", "custom"):
+            options[name] = [o["value"] for o in var.get("options", [])] or var["query"].split(",")
         elif kind == "query":
             report.variables += 1
             match = promql.LABEL_VALUES.match(var["query"])
             where = f"{dash['title']} › variable ${name}"
             if not match:
                 report.findings.append(Finding(where, var["query"], "not a label_values() query"))
+                options[name] = []
                 continue
             answer = prom.label_values(match["label"], match["selector"], window.end - DEFAULT_RANGE, window.end)
             found = sorted(answer.get("data") or [])
-            if answer.get("status") != "success" or not found:
-                report.findings.append(Finding(where, var["query"], f"matches nothing ({answer.get('error', 'no values')})"))
-                values[name] = "__no_value__"
-            else:
-                values[name] = found[0]
-    return values
+            if answer.get("status") != "success":
+                report.findings.append(Finding(where, var["query"], f"query failed ({answer.get('error')})"))
+            options[name] = found
+    return options
 
 
-def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stats: bool = True) -> Report:
-    report = Report()
+def selections(var: dict, options: list[str]) -> list[tuple[str, str | list[str]]]:
+    """(name, value) of the selections a person makes: the default first, then All, two values, one value.
+    A list is a multi-value selection (formatted per datasource); a string is used as it is."""
+    multi = bool(var.get("multi") or var.get("includeAll"))
+    current = var.get("current", {}).get("value")
+    every = list(options)
+    all_value: str | list[str] = var["allValue"] if var.get("allValue") else every
+    if current in (ALL, [ALL]):
+        default: str | list[str] = all_value
+    elif isinstance(current, list):
+        default = current
+    elif current is None:
+        default = every[:1] if multi else (every[0] if every else "")
+    else:
+        default = [current] if multi else current
+    out = [("default", default)]
+    if not multi:
+        out += [("one value", o) for o in every[:1] if o != default]
+        return out
+    if var.get("includeAll") and all_value != default:
+        out.append(("All", all_value))
+    if len(every) >= 2:
+        out.append(("two values", every[:2]))
+    if every:
+        out.append(("one value", every[:1]))
+    return out
+
+
+def interpolate(expr: str, values: dict, datasource: str) -> tuple[str, list[str]]:
+    """Variables as Grafana writes them into a query: with no explicit format a multi-value becomes a regex
+    for Prometheus, and a glob ({a,b}) where the datasource calls Grafana's generic replace (Tempo, Loki)."""
+    def unformatted(match):
+        name = match.group(1) or match.group(2) or match.group(4)
+        fmt = match.group(3) if match.group(2) else match.group(5)
+        value = values.get(name)
+        if fmt or not isinstance(value, list):
+            return match.group(0)
+        if datasource != "prometheus":
+            return "${" + name + ":glob}"
+        # Grafana's Prometheus datasource escapes each value for a regex inside a PromQL string literal,
+        # so the backslash itself is doubled: gemini-2.5 -> gemini-2\\.5
+        escaped = [PROMETHEUS_REGEX_SPECIAL.sub(lambda m: "\\\\" + m.group(0), v.replace("\\", "\\\\\\\\")) for v in value]
+        return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+
+    return promql.substitute(promql.VARIABLE.sub(unformatted, expr), values)
+
+
+def matcher_problems(selector_text: str, chosen: list[str]) -> str | None:
+    """For a query that cannot run here (Tempo's service map filter): does each regex matcher still match
+    one of the values picked? Returns the problem, or None."""
+    try:
+        node = promql.parse(selector_text)
+    except ValueError as err:
+        return f"the filter does not parse once interpolated: {err}"
+    for matcher in getattr(getattr(node, "matchers", None), "matchers", []):
+        if str(matcher.op).endswith("=~") or "Re" in str(matcher.op):
+            try:
+                pattern = re.compile(matcher.value)
+            except re.error as err:
+                return f"{matcher.name}=~{matcher.value!r} is not a valid regex: {err}"
+            if not any(pattern.fullmatch(v) for v in chosen):
+                return f"{matcher.name}=~{matcher.value!r} matches none of the picked values {', '.join(chosen)}"
+    return None
+
+
+def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stats: bool = True,
+        expect: dict | None = None, scenario=None) -> Report:
+    """Every target of every dashboard in one scenario. expect: dashboard uid -> panel id -> scenario ->
+    expectation (data, zero or {empty: reason}), as written in values."""
+    report = Report(scenario.name if scenario is not None else "busy")
     end, start = window.end, window.end - DEFAULT_RANGE
+    expect = expect or {}
     for dash in dashboards:
-        variables = variable_values(dash, prom, window, report)
+        options = variable_options(dash, prom, window, report)
+        variables = {var["name"]: var for var in dash["templating"]["list"]}
+        picks = {name: selections(var, options.get(name, [])) for name, var in variables.items()}
+        for name, var in variables.items():
+            if var["type"] == "query" and not options.get(name):
+                where = f"{dash['title']} › variable ${name}"
+                if not _empty_ok_for_variable(dash, name, expect, scenario, catalog, var):
+                    report.findings.append(Finding(where, var["query"], "matches nothing (no values)"))
+        defaults = {name: choices[0][1] for name, choices in picks.items()}
         spent, touched = 0.0, 0
         for panel, collapsed in panels_with_state(dash):
             macros = grafana_intervals(DEFAULT_RANGE, window.step, panel.get("maxDataPoints"))
             step = macros.pop("step")
-            values = dict(variables, **macros)
             kind = panel.get("datasource", {}).get("type")
+            declared = expect.get(dash.get("uid"), {}).get(panel.get("id"), {})
+            wanted = _expectation(declared, scenario, panel, catalog)
             if kind in ("loki", "tempo"):
+                _check_filters(dash, panel, variables, picks, defaults, kind, report)
                 language = "LogQL" if kind == "loki" else "TraceQL/service map"
                 report.not_run[language] = report.not_run.get(language, 0) + len(panel.get("targets", []))
                 continue
+            empty_targets: list[tuple[str, str, bool]] = []
             for target in panel.get("targets", []):
                 report.targets += 1
                 where = f"{dash['title']} › {panel['title']} [{target['refId']}]"
-                expr, missing = promql.substitute(target["expr"], values)
+                expr, missing = interpolate(target["expr"], dict(defaults, **macros), "prometheus")
                 if missing:
                     report.findings.append(Finding(where, target["expr"], f"undefined variable(s): {', '.join(missing)}"))
                     continue
                 for message in promql.check_expr(expr, catalog)[0]:
                     report.findings.append(Finding(where, expr, message))
                 began = time.perf_counter()
-                answer = prom.query(expr, end, stats=stats) if target.get("instant") else prom.query_range(expr, start, end, step, stats=stats)
+                answer = _query(prom, expr, target, start, end, step, stats)
                 elapsed = _server_ms(answer) if stats else (time.perf_counter() - began) * 1000
                 if not collapsed:  # a collapsed row's panels are queried only when someone opens it
                     spent += elapsed
                     touched += _samples(answer)
                     report.slowest.append((elapsed, where, expr))
-                _judge(answer, panel, where, expr, report)
+                # In a scenario a panel shows No data only when all its queries are empty (one missing line,
+                # such as failures on a healthy service, is what the person should see).
+                lenient = scenario is not None and len(panel.get("targets", [])) > 1
+                shown = _judge(answer, panel, where, expr, report, wanted, end, defer_empty=lenient)
+                if lenient:
+                    empty_targets.append((where, expr, shown))
+                if isinstance(wanted, dict):
+                    continue  # empty by declaration: other selections cannot make it show data either
+                for name, _fmt, _text in promql.variable_references(target["expr"]):
+                    for label, value in picks.get(name, [])[1:]:
+                        report.selections += 1
+                        varied, _ = interpolate(target["expr"], dict(defaults, **macros, **{name: value}), "prometheus")
+                        answer = _query(prom, varied, target, start, end, step, False)
+                        _judge(answer, panel, f"{where} with ${name} = {label}", varied, report, "data", end, defer_empty=lenient)
+            if empty_targets and not isinstance(wanted, dict) and not any(shown for _, _, shown in empty_targets):
+                where, expr, _ = empty_targets[0]
+                report.findings.append(Finding(where, expr, "empty result: every query of the panel is empty, it would show No data"))
         report.query_ms[dash["title"]] = spent
         report.samples[dash["title"]] = touched
     for text, where in rule_expressions(rules):
         report.rules += 1
-        _judge(prom.query(text, end), {"type": "rule"}, where, text, report)
+        _judge_rule(prom.query(text, end), where, text, report, scenario)
     report.slowest.sort(reverse=True)
     return report
+
+
+def _query(prom, expr: str, target: dict, start: int, end: int, step: int, stats: bool) -> dict:
+    if target.get("instant"):
+        return prom.query(expr, end, stats=stats)
+    return prom.query_range(expr, start, end, step, stats=stats)
+
+
+def _expectation(declared: dict, scenario, panel: dict, catalog: dict):
+    """'data', 'zero' or {'empty': reason} for this panel in this scenario."""
+    if scenario is None:
+        return "data"
+    if scenario.name in declared:
+        return declared[scenario.name]
+    if scenario.only_standard:  # declared once for the scenario: panels of metrics not yet exported
+        for target in panel.get("targets", []) if panel.get("datasource", {}).get("type") == "prometheus" else []:
+            placeholder = {name: "5m" for name, _, _ in promql.variable_references(target["expr"])}
+            expr, _ = promql.substitute(target["expr"], placeholder)
+            for name in promql.analyse(expr, catalog)[1]:
+                for raw in catalog.get(name, {}).get("from", [name]):
+                    metric = catalog.get(raw)
+                    if metric is not None and not metric.get("recorded") and not scenario.exported(raw, metric):
+                        return {"empty": scenario.only_standard}
+    return "data"
+
+
+def _empty_ok_for_variable(dash, name, expect, scenario, catalog, var) -> bool:
+    if scenario is None:
+        return False
+    match = promql.LABEL_VALUES.match(var["query"])
+    if not match:
+        return False
+    for metric in promql.analyse(match["selector"], catalog)[1]:
+        entry = catalog.get(metric, {})
+        if not scenario.exported(metric, entry):
+            return True
+    return False
+
+
+def _check_filters(dash: dict, panel: dict, variables: dict, picks: dict, defaults: dict, kind: str, report: Report) -> None:
+    """Loki and Tempo cannot run here; check instead that each selection of a multi-value variable still
+    gives a filter that matches what was picked (a glob in a regex matches nothing)."""
+    for target in panel.get("targets", []):
+        text = target.get("expr") or target.get("serviceMapQuery") or target.get("query") or ""
+        for name, _fmt, _written in promql.variable_references(text):
+            var = variables.get(name)
+            if var is None or not (var.get("multi") or var.get("includeAll")):
+                continue
+            for label, value in picks.get(name, []):
+                chosen = value if isinstance(value, list) else [value]
+                report.selections += 1
+                expanded, _ = interpolate(text, dict(defaults, **{name: value}), kind)
+                selector = expanded.split("|")[0].strip() if kind == "loki" else expanded
+                problem = matcher_problems(selector, chosen) if selector.startswith("{") and "=~" in selector else None
+                if problem:
+                    report.findings.append(Finding(f"{dash['title']} › {panel['title']} [{target.get('refId', 'A')}] with ${name} = {label}", expanded, problem))
 
 
 def panels_with_state(dash: dict):
@@ -155,20 +316,41 @@ def _samples(answer: dict) -> int:
     return int((answer.get("data") or {}).get("stats", {}).get("samples", {}).get("totalQueryableSamples", 0))
 
 
-def _judge(answer: dict, panel: dict, where: str, expr: str, report: Report) -> None:
+def _judge(answer: dict, panel: dict, where: str, expr: str, report: Report, wanted="data", end: int | None = None,
+           defer_empty: bool = False) -> bool:
+    """Record what is wrong with one query's answer. Returns whether it showed anything."""
     if answer.get("status") != "success":
         report.findings.append(Finding(where, expr, f"query failed: {answer.get('error', answer)}"))
-        return
+        return False
     result = answer["data"]["result"]
+    if isinstance(wanted, dict):
+        report.expected_empty.append(f"{where}: {wanted['empty']}")
+        return bool(result)
     if not result:
-        report.findings.append(Finding(where, expr, "empty result: the panel would show No data"))
-        return
-    if panel.get("type") not in ("stat", "gauge"):
-        return
+        if not defer_empty:
+            zero = " where a person expects 0" if wanted == "zero" else ""
+            report.findings.append(Finding(where, expr, f"empty result: the panel would show No data{zero}"))
+        return False
+    lasts = [float((series["values"][-1] if "values" in series else series["value"])[1]) for series in result]
+    if wanted == "zero":
+        if any(v != 0 for v in lasts):
+            report.findings.append(Finding(where, expr, f"expected 0, last value {max(lasts, key=abs):g}"))
+        else:
+            report.zeros += 1
+    if panel.get("type") not in ("stat", "gauge", "bargauge"):
+        return True
     unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "none")
-    for series in result:
-        point = series["values"][-1] if "values" in series else series["value"]
-        value = float(point[1])
-        low, high = RANGES.get(unit, (0.0 if unit in NON_NEGATIVE else -math.inf, math.inf))
+    low, high = RANGES.get(unit, (0.0 if unit in NON_NEGATIVE else -math.inf, math.inf))
+    for value in lasts:
         if math.isnan(value) or not low <= value <= high:
             report.findings.append(Finding(where, expr, f"last value {value:g} is outside the sensible range of unit {unit} [{low:g}, {high:g}]"))
+    return True
+
+
+def _judge_rule(answer: dict, where: str, expr: str, report: Report, scenario) -> None:
+    """A rule's measured quantity: it may be empty in a scenario without the series it reads (a quiet
+    failover counter), which the alert evaluation judges; it must never fail."""
+    if answer.get("status") != "success":
+        report.findings.append(Finding(where, expr, f"query failed: {answer.get('error', answer)}"))
+    elif scenario is None and not answer["data"]["result"]:
+        report.findings.append(Finding(where, expr, "empty result: the panel would show No data"))

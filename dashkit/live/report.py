@@ -12,7 +12,6 @@ from ..assemble import panels_of
 from ..check import variable_values
 from ..lint import selectors
 from ..pipeline import Build
-from .check import Report
 
 LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -72,41 +71,51 @@ def _grouping_labels(node) -> set[str]:
     return found
 
 
-def write_reports(folder: Path, report: Report, timings, counts: dict, cover: dict, wall: float) -> str:
-    total = report.targets + report.variables + report.rules
-    failed = len(report.findings)
-    lines = [
-        "# Live check",
-        "",
-        f"Synthetic data: {counts['series']:,} series, {counts['samples']:,} samples (6 h at 15 s).",
-        f"Wall time {wall:.1f} s: generate {timings.generate:.1f} s, promtool backfill {timings.backfill:.1f} s, "
-        f"recording rules backfill {timings.rules:.1f} s, queries {timings.queries:.1f} s.",
-        "",
-        f"- panel targets run: {report.targets}",
-        f"- variable queries run: {report.variables}",
-        f"- rule expressions run: {report.rules}",
-        f"- non-empty and in range: {total - failed} of {total} ({100 * (total - failed) / max(total, 1):.1f}%)",
-        f"- not run (no server on this machine): {', '.join(f'{n} {k}' for k, n in sorted(report.not_run.items())) or 'none'}",
-        "",
-        "## Findings",
-        "",
-        *([f"- {f.where}: {f.message} — `{f.expr}`" for f in report.findings] or ["none"]),
+def write_reports(folder: Path, results: list, cover: dict, wall: float) -> str:
+    """results: (scenario, report, timings, counts) per scenario. One Markdown report, a section each."""
+    lines = ["# Live check", "", f"Wall time {wall:.1f} s for {len(results)} scenario(s).", "",
+             "| scenario | targets | variable selections | rules | alerts firing | expected empty | findings |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for scenario, report, _, _ in results:
+        firing = sum(1 for a in report.alerts if a.prometheus == "firing")
+        lines.append(f"| {scenario.name} | {report.targets} | {report.selections} | {report.rules} | {firing} | "
+                     f"{len(report.expected_empty)} | {len(report.findings)} |")
+    for scenario, report, timings, counts in results:
+        total = report.targets + report.variables + report.rules + report.selections
+        lines += [
+            "",
+            f"## Scenario `{scenario.name}`",
+            "",
+            scenario.description,
+            "",
+            f"Synthetic data: {counts['series']:,} series, {counts['samples']:,} samples. Generate {timings.generate:.1f} s, "
+            f"promtool backfill {timings.backfill:.1f} s, recording rules {timings.rules:.1f} s, queries and alerts {timings.queries:.1f} s.",
+            "",
+            f"- panel targets run: {report.targets} ({report.zeros} had to show 0 and did)",
+            f"- variable queries run: {report.variables}; extra runs with a variable at All, two values or one value: {report.selections}",
+            f"- rule expressions run: {report.rules}",
+            f"- checks passed: {total - len(report.findings)} of {total}",
+            f"- not run (no server on this machine): {', '.join(f'{n} {k}' for k, n in sorted(report.not_run.items())) or 'none'}",
+            "",
+            "### Alerts",
+            "",
+            *([f"- {a.line()}" for a in report.alerts if a.prometheus != "inactive" or a.grafana != "Normal"] or ["- every alert quiet (Prometheus inactive, Grafana Normal)"]),
+            "",
+            "### Panels empty by declaration",
+            "",
+            *([f"- {line}" for line in sorted(set(report.expected_empty))] or ["none"]),
+            "",
+            "### Findings",
+            "",
+            *([f"- {f.where}: {f.message}" + (f" — `{f.expr}`" if f.expr else "") for f in report.findings] or ["none"]),
+        ]
+    lines += [
         "",
         "## Coverage",
         "",
         f"- catalog metrics on no panel: {', '.join(cover['unused']) or 'none'}",
         f"- catalog labels no query uses: {sum(len(v) for v in cover['labels_never_queried'].values())}",
         *[f"  - `{m}`: {', '.join(v)}" for m, v in cover["labels_never_queried"].items()],
-        "",
-        "## Query cost of one refresh (Prometheus evaluation time)",
-        "",
-        "| dashboard | ms | samples |",
-        "| --- | ---: | ---: |",
-        *[f"| {d} | {ms:.1f} | {report.samples.get(d, 0):,} |" for d, ms in sorted(report.query_ms.items())],
-        "",
-        "Slowest panels:",
-        "",
-        *[f"- {ms:.1f} ms {where}" for ms, where, _ in report.slowest[:10]],
         "",
     ]
     text = "\n".join(lines)

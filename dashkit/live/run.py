@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..pipeline import Build
-from . import check, synth
+from . import alerts, check, synth
 from .prometheus import Prometheus, backfill_openmetrics, backfill_rules
 
 
@@ -44,8 +44,12 @@ def rule_levels(recording: list[dict]) -> list[list[dict]]:
     return out
 
 
-def prepare(build: Build, workdir: Path, preset: str = "default") -> tuple[Path, Timings, dict]:
-    """Build the TSDB in workdir. Returns (tsdb path, timings, data counts)."""
+def scenarios_of(build: Build) -> list[synth.Scenario]:
+    return [synth.Scenario.from_values(name, doc) for name, doc in build.scenarios.items()]
+
+
+def prepare(build: Build, workdir: Path, preset: str = "default", scenario: synth.Scenario = synth.BUSY) -> tuple[Path, Timings, dict]:
+    """Build the TSDB of one scenario in workdir. Returns (tsdb path, timings, data counts)."""
     timings = Timings()
     window = synth.PRESETS[preset].window
     workdir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +59,7 @@ def prepare(build: Build, workdir: Path, preset: str = "default") -> tuple[Path,
     source = workdir / "data.om"
     raw_catalog = {k: v for k, v in build.catalog.items() if not v.get("recorded")}
     with open(source, "w", encoding="utf-8") as out:
-        counts = synth.generate(raw_catalog, build.services, out, preset)
+        counts = synth.generate(raw_catalog, build.services, out, preset, scenario=scenario)
     timings.generate = time.perf_counter() - began
     began = time.perf_counter()
     backfill_openmetrics(source, tsdb)
@@ -76,8 +80,14 @@ def prepare(build: Build, workdir: Path, preset: str = "default") -> tuple[Path,
     return tsdb, timings, counts
 
 
-def live(build: Build, workdir: Path, preset: str = "default") -> tuple[check.Report, Timings, dict]:
-    tsdb, timings, counts = prepare(build, workdir, preset)
+def expectations(build: Build) -> dict:
+    """dashboard uid -> panel id -> scenario -> expectation, as written in values."""
+    return {d.json["uid"]: d.panel_expect for d in build.dashboards}
+
+
+def live(build: Build, workdir: Path, preset: str = "default", scenario: synth.Scenario = synth.BUSY) -> tuple[check.Report, Timings, dict]:
+    """One scenario end to end: its TSDB, Prometheus with the project's rule files, every query and alert."""
+    tsdb, timings, counts = prepare(build, workdir, preset, scenario)
     rule_dir = workdir / "rules"
     rule_dir.mkdir(exist_ok=True)
     rule_files = []
@@ -88,7 +98,11 @@ def live(build: Build, workdir: Path, preset: str = "default") -> tuple[check.Re
             rule_files.append(path)
     began = time.perf_counter()
     dashboards = [d.json for d in build.dashboards]
+    window = synth.PRESETS[preset].window
+    named = scenario if scenario is not synth.BUSY else None
     with Prometheus(tsdb, rule_files=rule_files, workdir=workdir) as prom:
-        report = check.run(dashboards, build.rules, build.catalog, prom, synth.PRESETS[preset].window)
+        report = check.run(dashboards, build.rules, build.catalog, prom, window, expect=expectations(build), scenario=named)
+        if named is not None:
+            alerts.evaluate(build.rules, prom, window.end, named, report)
     timings.queries = time.perf_counter() - began
     return report, timings, counts

@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf)
-ERROR_VALUES = {"error", "timeout", "5xx", "4xx", "invalid_request", "internal_error", "method_not_found"}
+ERROR_VALUES = {"error", "timeout", "5xx", "4xx", "invalid_request", "internal_error", "method_not_found", "failed", "failure"}
 PLATFORM_JOB = "chaos-controller"
 MAX_PRODUCT = 40  # label combinations per metric and job before we cycle instead of taking every product
 
@@ -87,15 +88,116 @@ def _labels_text(name: str, labels: dict) -> str:
     return f"{name}{{{inner}}}"
 
 
-def generate(catalog: dict, services: dict[str, int], out, preset: str = "default", seed: int = 7) -> dict:
-    """Write OpenMetrics for every catalog metric to the text stream `out`. Returns counts."""
+@dataclass(frozen=True)
+class Scenario:
+    """A state of the platform (values/scenarios.yaml), turned into what the generator does per series."""
+
+    name: str
+    description: str = ""
+    errors_absent: bool = False  # error-like series do not exist (a labelled child appears on its first increment)
+    absent_metrics: frozenset = frozenset()
+    only_standard: str | None = None  # the reason panels of other metrics may be empty
+    bursts: bool = True
+    restarts: bool = True
+    gauges: tuple = ()  # (metric, {min, max}) overrides
+    events: tuple = ()  # event dicts as written
+    alerts: tuple = ()  # (alert, service, severity) that fire, exactly
+
+    @classmethod
+    def from_values(cls, name: str, doc: dict) -> Scenario:
+        return cls(
+            name, doc.get("description", ""), doc.get("errors") == "absent", frozenset(doc.get("absent_metrics", [])),
+            doc.get("only_standard"), doc.get("bursts", False), doc.get("restarts", False),
+            tuple(sorted(doc.get("gauges", {}).items())), tuple(doc.get("events", [])),
+            tuple(sorted((a["alert"], a["service"], a["severity"]) for a in doc.get("alerts", []))),
+        )
+
+    def exported(self, name: str, metric: dict) -> bool:
+        if name in self.absent_metrics:
+            return False
+        return not (self.only_standard and metric["service"] != "all")
+
+
+# The friendly dataset of the cost report: every series exists, error series burst once, one restart.
+BUSY = Scenario("busy", "Every metric present, errors bursting once, one restart.")
+
+
+def _event_start(event: dict, n: int, step: int) -> int:
+    return max(0, n - (event.get("minutes", 30) * 60) // step)
+
+
+def _matches(event: dict, name: str, job: str, labels: dict) -> bool:
+    if event["service"] != job and not (event["service"] == "platform" and job == PLATFORM_JOB):
+        return False
+    if event.get("metric") not in (None, name):
+        return False
+    return all(re.fullmatch(pattern, labels.get(key, "")) for key, pattern in event.get("labels", {}).items())
+
+
+@dataclass
+class Shape:
+    """What one series does over the window: which samples exist and how events bend it."""
+
+    first: int  # index of its first sample
+    last: int  # one past its last sample
+    restart: int | None = None
+    burst_start: int | None = None
+    rate: list = field(default_factory=list)  # (from index, factor or None, per_second or None)
+    latency: list = field(default_factory=list)  # (from index, factor)
+    gauge: list = field(default_factory=list)  # (from index, value)
+    bounds: dict | None = None  # gauge min/max override
+
+
+def shape_for(scenario: Scenario, name: str, metric: dict, job: str, labels: dict, n: int, step: int,
+              restart_job: str, burst_start: int) -> Shape | None:
+    """None when the series does not exist at all in this scenario."""
+    shape = Shape(0, n)
+    if scenario.restarts and job == restart_job:
+        shape.restart = n // 3
+    error = _is_error(labels)
+    if scenario.bursts and (metric.get("synthetic", {}).get("burst") or error):
+        shape.burst_start = burst_start
+    if metric["type"] == "gauge":
+        shape.bounds = dict(scenario.gauges).get(name)
+    created_by_event = None
+    for event in scenario.events:
+        begin = _event_start(event, n, step)
+        kind = event["kind"]
+        if kind in ("down", "absent") and event["service"] == job:
+            if kind == "down" and name == "up":
+                shape.gauge.append((begin, 0.0))  # the target answers no scrape, so only `up` is written
+            else:
+                shape.last = min(shape.last, begin)
+        elif kind == "restart" and event["service"] == job:
+            shape.restart = begin
+        elif _matches(event, name, job, labels):
+            if kind == "rate":
+                shape.rate.append((begin, event.get("factor"), event.get("per_second")))
+                created_by_event = begin if created_by_event is None else min(created_by_event, begin)
+            elif kind == "latency":
+                shape.latency.append((begin, event["factor"]))
+            elif kind == "gauge":
+                shape.gauge.append((begin, float(event["value"])))
+    if not scenario.exported(name, metric):
+        if created_by_event is None:
+            return None
+        shape.first = created_by_event
+    elif scenario.errors_absent and error:
+        if created_by_event is None:
+            return None  # a client library creates the labelled series on its first increment
+        shape.first = created_by_event
+    return shape if shape.first < shape.last else None
+
+
+def generate(catalog: dict, services: dict[str, int], out, preset: str = "default", seed: int = 7,
+             scenario: Scenario = BUSY) -> dict:
+    """Write OpenMetrics for every catalog metric to the text stream `out`, as the scenario has it. Returns counts."""
     rng = random.Random(seed)
     spec = PRESETS[preset]
     window = spec.window
     times = list(window.times)
     n = len(times)
     restart_job = "mcp-server" if "mcp-server" in services else sorted(services)[0]
-    restart_at = n // 3  # counters of this job start again from zero here
     series = samples = 0
     for name in sorted(catalog):
         metric = catalog[name]
@@ -105,19 +207,22 @@ def generate(catalog: dict, services: dict[str, int], out, preset: str = "defaul
                 instance = f"{job}:{port}" if spec.instances == 1 else f"{job}-{inst}:{port}"
                 for extra in label_sets(metric, spec.label_scale, spec.max_product):
                     labels = {"job": job, "instance": instance, **extra}
-                    restart = restart_at if job == restart_job else None
+                    # drawn for every series whatever the scenario, so scenarios share the same base data
                     phase = rng.random() * 2 * math.pi
                     burst_start = rng.randrange(n // 4, 3 * n // 4)
+                    shape = shape_for(scenario, name, metric, job, labels, n, window.step, restart_job, burst_start)
+                    if shape is None:
+                        continue
                     if metric["type"] == "gauge":
-                        lines = _gauge(name, labels, hint, times, phase, rng)
+                        lines = _gauge(name, labels, hint, times, phase, shape)
                     elif metric["type"] == "counter":
-                        lines = _counter(name, labels, hint, times, phase, burst_start, restart, window.step)
+                        lines = _counter(name, labels, hint, times, phase, shape, window.step)
                     else:
-                        lines = _histogram(name, labels, hint, times, phase, burst_start, restart, window.step)
+                        lines = _histogram(name, labels, hint, times, phase, shape, window.step)
                     for block in lines:
                         out.write(block)
                         series += 1
-                        samples += n
+                        samples += shape.last - shape.first
     out.write("# EOF\n")
     return {"series": series, "samples": samples}
 
@@ -127,40 +232,56 @@ def _wave(i: int, n: int, phase: float) -> float:
     return 0.5 + 0.35 * math.sin(phase + 4 * math.pi * i / n) + 0.15 * math.sin(phase * 3 + 40 * math.pi * i / n)
 
 
-def _gauge(name, labels, hint, times, phase, rng):
-    low, high = hint.get("min", 0.0), hint.get("max", 100.0)
+def _latest(changes: list, i: int):
+    """The change in force at index i (the latest that started), or None."""
+    found = None
+    for begin, *value in changes:
+        if begin <= i:
+            found = value
+    return found
+
+
+def _gauge(name, labels, hint, times, phase, shape: Shape):
+    bounds = shape.bounds or hint
+    low, high = bounds.get("min", 0.0), bounds.get("max", 100.0)
     head = _labels_text(name, labels)
     n = len(times)
-    body = "".join(f"{head} {_fmt(low + (high - low) * _wave(i, n, phase))} {t}\n" for i, t in enumerate(times))
-    yield body
-
-
-def _rate_at(i, n, phase, base, burst_start, bursting):
-    rate = base * (0.6 + 0.8 * _wave(i, n, phase))
-    if bursting and burst_start <= i < burst_start + n // 18:  # 20 minutes of the 6 hours
-        rate *= 10
-    return rate
-
-
-def _counter(name, labels, hint, times, phase, burst_start, restart, step):
-    base = hint.get("rate", 1.0)
-    error = _is_error(labels)
-    if error:
-        base *= 0.02
-    bursting = hint.get("burst", False) or error
-    head = _labels_text(name, labels)
-    n = len(times)
-    value, parts = 0.0, []
-    for i, t in enumerate(times):
-        if i == restart:
-            value = 0.0
-        elif i:
-            value += _rate_at(i, n, phase, base, burst_start, bursting) * step
-        parts.append(f"{head} {_fmt(value)} {t}\n")
+    parts = []
+    for i in range(shape.first, shape.last):
+        held = _latest(shape.gauge, i)
+        value = held[0] if held is not None else low + (high - low) * _wave(i, n, phase)
+        parts.append(f"{head} {_fmt(value)} {times[i]}\n")
     yield "".join(parts)
 
 
-def _histogram(name, labels, hint, times, phase, burst_start, restart, step):
+def _rate_at(i, n, phase, base, shape: Shape):
+    rate = base * (0.6 + 0.8 * _wave(i, n, phase))
+    if shape.burst_start is not None and shape.burst_start <= i < shape.burst_start + n // 18:  # 20 minutes of the 6 hours
+        rate *= 10
+    change = _latest(shape.rate, i)
+    if change is not None:
+        factor, per_second = change
+        rate = per_second if per_second is not None else rate * factor
+    return rate
+
+
+def _counter(name, labels, hint, times, phase, shape: Shape, step):
+    base = hint.get("rate", 1.0)
+    if _is_error(labels):
+        base *= 0.02
+    head = _labels_text(name, labels)
+    n = len(times)
+    value, parts = 0.0, []
+    for i in range(shape.first, shape.last):
+        if i == shape.restart:
+            value = 0.0
+        elif i > shape.first:
+            value += _rate_at(i, n, phase, base, shape) * step
+        parts.append(f"{head} {_fmt(value)} {times[i]}\n")
+    yield "".join(parts)
+
+
+def _histogram(name, labels, hint, times, phase, shape: Shape, step):
     base, median = hint.get("rate", 1.0), hint.get("median", 0.1)
     n = len(times)
     counts = [0] * len(BUCKETS)
@@ -169,12 +290,17 @@ def _histogram(name, labels, hint, times, phase, burst_start, restart, step):
     bucket_lines = [[] for _ in BUCKETS]
     sum_lines, count_lines = [], []
     sum_head, count_head = _labels_text(f"{name}_sum", labels), _labels_text(f"{name}_count", labels)
-    for i, t in enumerate(times):
-        if i == restart:
+    plain = Shape(shape.first, shape.last, rate=shape.rate)  # request counts do not burst with the latency
+    for i in range(shape.first, shape.last):
+        t = times[i]
+        if i == shape.restart:
             counts, total = [0] * len(BUCKETS), 0.0
-        elif i:
-            observed = round(_rate_at(i, n, phase, base, burst_start, False) * step)
-            slow = 4.0 if burst_start <= i < burst_start + n // 18 else 1.0  # latency rises during the burst
+        elif i > shape.first:
+            observed = round(_rate_at(i, n, phase, base, plain) * step)
+            slow = 4.0 if shape.burst_start is not None and shape.burst_start <= i < shape.burst_start + n // 18 else 1.0
+            spike = _latest(shape.latency, i)
+            if spike is not None:
+                slow *= spike[0]
             m = median * slow * (0.7 + 0.6 * _wave(i, n, phase))
             previous_bound, below_before = 0.0, 0
             for k, bound in enumerate(BUCKETS):

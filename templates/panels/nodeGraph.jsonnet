@@ -8,6 +8,7 @@ function(panel) {
   targets: [
     {
       datasource: panel.datasource,
+      filters: [],  // required by Tempo's query model (the search builder's filters); none for a service map
       queryType: 'serviceMap',
       refId: t.refId,
       serviceMapQuery: t.expr,

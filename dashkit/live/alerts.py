@@ -1,0 +1,112 @@
+"""Alerts in a scenario, evaluated against the same Prometheus as the panels, both ways they are deployed:
+
+- Prometheus/Mimir rules: the condition (`expr > level`) must hold at every evaluation over its `for`
+  period, ending at the end of the data (Prometheus evaluates rules live only, so this is how it would
+  have judged the same samples).
+- Grafana-managed rules: query A as Grafana runs it (instant, at each evaluation), reduced to the last
+  value per series, compared by the threshold expression; no series at all is NoData, mapped through the
+  rule's own noDataState; a failed query is Error (execErrState).
+
+The scenario lists exactly what fires. Anything else firing, an expected alert that stays quiet or fires
+with another severity, and any Grafana rule left in NoData or Error is a finding.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .check import Finding, Report
+
+EVALUATION = 60  # seconds between rule evaluations (values/rules.yaml interval)
+
+
+@dataclass(frozen=True)
+class AlertState:
+    alert: str
+    service: str  # the rule's group: a service, or "platform"
+    severity: str
+    prometheus: str  # firing | pending | inactive | error
+    grafana: str  # Alerting | Pending | Normal | NoData | Error
+
+    def line(self) -> str:
+        return f"{self.alert} ({self.service}, {self.severity}): Prometheus {self.prometheus}, Grafana {self.grafana}"
+
+
+def seconds(duration: str) -> int:
+    total = 0
+    for amount, unit in re.findall(r"(\d+)([smhd])", duration):
+        total += int(amount) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    return total
+
+
+def _holds(value: float, op: str, level: float) -> bool:
+    if math.isnan(value):
+        return False  # Grafana's threshold and Prometheus's comparison both drop NaN
+    return value > level if op == ">" else value < level
+
+
+def _evaluations(end: int, duration: str) -> list[int]:
+    """The evaluation times that must all see the condition for the alert to fire at `end`."""
+    span = seconds(duration)
+    return list(range(end - (span // EVALUATION) * EVALUATION, end + 1, EVALUATION))
+
+
+def prometheus_state(prom, rule, end: int) -> str:
+    times = _evaluations(end, rule.spec.duration)
+    answer = prom.query_range(rule.condition, times[0], times[-1], EVALUATION)
+    if answer.get("status") != "success":
+        return "error"
+    held = [{int(t) for t, _ in series["values"]} for series in answer["data"]["result"]]
+    if any(set(times) <= stamps for stamps in held):
+        return "firing"
+    return "pending" if any(end in stamps for stamps in held) else "inactive"
+
+
+def grafana_state(prom, rule, end: int) -> str:
+    times = _evaluations(end, rule.spec.duration)
+    answer = prom.query_range(rule.expr, times[0], times[-1], EVALUATION)  # = instant query A at each evaluation
+    if answer.get("status") != "success":
+        return "Error"
+    result = answer["data"]["result"]
+    at_end = [s for s in result if any(int(t) == end for t, _ in s["values"])]
+    if not at_end:
+        return {"OK": "Normal", "Alerting": "Alerting", "NoData": "NoData", "KeepLast": "Normal"}[rule.spec.no_data]
+    for series in at_end:
+        values = {int(t): float(v) for t, v in series["values"]}  # reduce: the one value per evaluation
+        if all(t in values and _holds(values[t], rule.spec.op, rule.spec.value) for t in times):
+            return "Alerting"
+    if any(_holds(float(v), rule.spec.op, rule.spec.value) for s in at_end for t, v in s["values"] if int(t) == end):
+        return "Pending"
+    return "Normal"
+
+
+def evaluate(rules, prom, end: int, scenario, report: Report) -> list[AlertState]:
+    """Every alert's state at `end`, checked against the scenario's list of what fires."""
+    if rules is None:
+        return []
+    states = []
+    for rule in rules.alerts:
+        states.append(AlertState(rule.spec.name, rule.group, rule.spec.severity, prometheus_state(prom, rule, end), grafana_state(prom, rule, end)))
+    report.alerts = states
+    expected = set(scenario.alerts) if scenario is not None else set()
+    for state in states:
+        key = (state.alert, state.service, state.severity)
+        where = f"alert {state.alert} ({state.service})"
+        if key in expected:
+            if state.prometheus != "firing":
+                report.findings.append(Finding(where, "", f"should fire ({state.severity}) in {report.scenario}: Prometheus rule is {state.prometheus}"))
+            if state.grafana != "Alerting":
+                report.findings.append(Finding(where, "", f"should fire ({state.severity}) in {report.scenario}: Grafana rule is {state.grafana}"))
+            continue
+        if state.prometheus in ("firing", "error"):
+            report.findings.append(Finding(where, "", f"Prometheus rule is {state.prometheus} in {report.scenario}, which expects it quiet"))
+        if state.grafana in ("Alerting", "NoData", "Error"):
+            report.findings.append(Finding(where, "", f"Grafana rule is {state.grafana} in {report.scenario}, which expects it quiet"))
+    known = {(s.alert, s.service, s.severity) for s in states}
+    for alert, service, severity in sorted(expected - known):
+        close = [s for s in states if s.alert == alert and s.service == service]
+        message = f"has severity {close[0].severity}, the scenario expects {severity}" if close else "no such alert for this service"
+        report.findings.append(Finding(f"alert {alert} ({service})", "", message))
+    return states
