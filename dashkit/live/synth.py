@@ -123,7 +123,7 @@ BUSY = Scenario("busy", "Every metric present, errors bursting once, one restart
 
 
 def _event_start(event: dict, n: int, step: int) -> int:
-    return max(0, n - (event.get("minutes", 30) * 60) // step)
+    return max(0, n - 1 - (event.get("minutes", 30) * 60) // step)  # the sample at end - minutes
 
 
 def _matches(event: dict, name: str, job: str, labels: dict) -> bool:
