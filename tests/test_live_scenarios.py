@@ -196,3 +196,17 @@ def test_an_absent_target_has_no_samples_after_it_vanished():
     down = next(e for e in scenario("incident").events if e["kind"] == "down")
     ups = [line for line in text.splitlines() if line.startswith("up{") and f'job="{down["service"]}"' in line]
     assert ups[-1].split(" ")[1] == "0"
+
+
+@needs_prometheus
+def test_a_service_gone_from_service_discovery_keeps_a_down_tile_on_the_overview(servers):
+    overview = next(d.json for d in result().dashboards if d.kind == "overview")
+    tile = panel(overview, "Service status")
+    every = [o["value"] for v in overview["templating"]["list"] if v["name"] == "service" for o in v["options"]]
+    expr, _ = check.interpolate(tile["targets"][0]["expr"], {"service": every}, "prometheus")
+    gone = next(e["service"] for e in scenario("incident").events if e["kind"] == "absent")
+    answer = servers("incident").query(expr, synth.DEFAULT_WINDOW.end)
+    tiles = {s["metric"]["job"]: float(s["value"][1]) for s in answer["data"]["result"]}
+    assert set(tiles) == set(result().services) and tiles[gone] == 0
+    plain = servers("incident").query(expr.split(" or ")[0], synth.DEFAULT_WINDOW.end)  # min(up) alone loses the tile
+    assert gone not in {s["metric"]["job"] for s in plain["data"]["result"]}

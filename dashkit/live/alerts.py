@@ -82,6 +82,20 @@ def grafana_state(prom, rule, end: int) -> str:
     return "Normal"
 
 
+def _check_linked_panel(rule, report: Report, where: str) -> None:
+    """Whoever follows a firing alert's dashboard link must see the problem on that panel, now."""
+    if (rule.dashboard_uid, rule.panel_id) not in report.shown:
+        return  # the panel's queries did not run here (no dashboards given, or a Loki/Tempo panel)
+    title, levels, current, instant_text = report.shown[(rule.dashboard_uid, rule.panel_id)]
+    if not current and instant_text:
+        return  # the panel says so in words ("No target")
+    if not current:
+        report.findings.append(Finding(where, "", f"fires, but the panel it links to ('{title}') shows no current value: it would show an old value or No data"))
+    elif rule.spec.value in levels and not any(_holds(v, rule.spec.op, rule.spec.value) for v in current):
+        shown = ", ".join(f"{v:g}" for v in current)
+        report.findings.append(Finding(where, "", f"fires, but the panel it links to ('{title}') shows {shown}, not {rule.spec.op} {rule.spec.value:g}"))
+
+
 def evaluate(rules, prom, end: int, scenario, report: Report) -> list[AlertState]:
     """Every alert's state at `end`, checked against the scenario's list of what fires."""
     if rules is None:
@@ -90,11 +104,13 @@ def evaluate(rules, prom, end: int, scenario, report: Report) -> list[AlertState
     for rule in rules.alerts:
         states.append(AlertState(rule.spec.name, rule.group, rule.spec.severity, prometheus_state(prom, rule, end), grafana_state(prom, rule, end)))
     report.alerts = states
+    rule_of = {(r.spec.name, r.group, r.spec.severity): r for r in rules.alerts}
     expected = set(scenario.alerts) if scenario is not None else set()
     for state in states:
         key = (state.alert, state.service, state.severity)
         where = f"alert {state.alert} ({state.service})"
         if key in expected:
+            _check_linked_panel(rule_of[key], report, where)
             if state.prometheus != "firing":
                 report.findings.append(Finding(where, "", f"should fire ({state.severity}) in {report.scenario}: Prometheus rule is {state.prometheus}"))
             if state.grafana != "Alerting":

@@ -59,6 +59,8 @@ class Report:
     slowest: list[tuple[float, str, str]] = field(default_factory=list)  # (ms, where, expr)
     samples: dict[str, int] = field(default_factory=dict)  # dashboard -> samples touched
     alerts: list = field(default_factory=list)  # alert states, filled by dashkit.live.alerts
+    # (dashboard uid, panel id) -> (title, threshold levels, values the panel shows at the end of the data)
+    shown: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -182,7 +184,7 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
             step = macros.pop("step")
             kind = panel.get("datasource", {}).get("type")
             declared = expect.get(dash.get("uid"), {}).get(panel.get("id"), {})
-            wanted = _expectation(declared, scenario, panel, catalog)
+            wanted = _expectation(declared, scenario, panel, catalog, defaults.get("job"))
             if kind in ("loki", "tempo"):
                 _check_filters(dash, panel, variables, picks, defaults, kind, report)
                 language = "LogQL" if kind == "loki" else "TraceQL/service map"
@@ -209,6 +211,7 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
                 # such as failures on a healthy service, is what the person should see).
                 lenient = scenario is not None and len(panel.get("targets", [])) > 1
                 shown = _judge(answer, panel, where, expr, report, wanted, end, defer_empty=lenient)
+                _remember(report, dash, panel, answer, end)
                 if lenient:
                     empty_targets.append((where, expr, shown))
                 if isinstance(wanted, dict):
@@ -231,18 +234,36 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
     return report
 
 
+def _remember(report: Report, dash: dict, panel: dict, answer: dict, end: int) -> None:
+    """What the panel shows now: the values at the end of the data (a range series that stopped earlier
+    would be shown by a stat as its last value, stale)."""
+    levels = [s.get("value") for s in panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])]
+    _, _, current, _ = report.shown.get((dash.get("uid"), panel.get("id")), (None, None, [], None))
+    for series in (answer.get("data") or {}).get("result", []):
+        point = series["values"][-1] if "values" in series else series["value"]
+        if int(float(point[0])) == end:
+            current.append(float(point[1]))
+    # An instant panel with no value shows its noValue text ("No target"), which is the state itself.
+    instant_text = panel.get("fieldConfig", {}).get("defaults", {}).get("noValue") if all(t.get("instant") for t in panel.get("targets", [])) else None
+    report.shown[(dash.get("uid"), panel.get("id"))] = (panel.get("title"), [v for v in levels if v is not None], current, instant_text)
+
+
 def _query(prom, expr: str, target: dict, start: int, end: int, step: int, stats: bool) -> dict:
     if target.get("instant"):
         return prom.query(expr, end, stats=stats)
     return prom.query_range(expr, start, end, step, stats=stats)
 
 
-def _expectation(declared: dict, scenario, panel: dict, catalog: dict):
+def _expectation(declared: dict, scenario, panel: dict, catalog: dict, job: str | None = None):
     """'data', 'zero' or {'empty': reason} for this panel in this scenario."""
     if scenario is None:
         return "data"
     if scenario.name in declared:
         return declared[scenario.name]
+    if job and any(e["kind"] == "absent" and e["service"] == job and e.get("minutes", 30) * 60 >= DEFAULT_RANGE for e in scenario.events):
+        return {"empty": f"{job} has had no scrape target for the whole time range in this scenario"}
+    if job and any(e["kind"] == "absent" and e["service"] == job for e in scenario.events) and _is_instant(panel):
+        return {"empty": f"{job} has no scrape target now in this scenario, and the panel shows now"}
     if scenario.only_standard:  # declared once for the scenario: panels of metrics not yet exported
         for target in panel.get("targets", []) if panel.get("datasource", {}).get("type") == "prometheus" else []:
             placeholder = {name: "5m" for name, _, _ in promql.variable_references(target["expr"])}
@@ -253,6 +274,10 @@ def _expectation(declared: dict, scenario, panel: dict, catalog: dict):
                     if metric is not None and not metric.get("recorded") and not scenario.exported(raw, metric):
                         return {"empty": scenario.only_standard}
     return "data"
+
+
+def _is_instant(panel: dict) -> bool:
+    return bool(panel.get("targets")) and all(t.get("instant") for t in panel["targets"])
 
 
 def _empty_ok_for_variable(dash, name, expect, scenario, catalog, var) -> bool:
