@@ -34,6 +34,7 @@ class Build:
     rules: Rules | None = None
     services: dict[str, int] = field(default_factory=dict)  # job -> port
     scenarios: dict = field(default_factory=dict)  # live-check scenarios as written in values/scenarios.yaml
+    scenarios_src: object = None  # where each was written (a Source), for the live check's messages
 
     @property
     def recorded(self) -> dict[str, list[str]]:
@@ -88,7 +89,7 @@ def build(root: Path) -> Build:
     runbook_text = runbooks(rules.alerts) if rules else ""
     services = {d.job: d.port for d in values.dashboards if d.kind == "service"}
     return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n", runbook_text, catalog, usage, rules, services,
-                 values.scenarios)
+                 values.scenarios, values.scenarios_src)
 
 
 def through_recording_rules(usage: dict[str, list[str]], catalog: dict) -> dict[str, list[str]]:

@@ -11,6 +11,8 @@ import dataclasses
 import io
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -210,3 +212,17 @@ def test_a_service_gone_from_service_discovery_keeps_a_down_tile_on_the_overview
     assert set(tiles) == set(result().services) and tiles[gone] == 0
     plain = servers("incident").query(expr.split(" or ")[0], synth.DEFAULT_WINDOW.end)  # min(up) alone loses the tile
     assert gone not in {s["metric"]["job"] for s in plain["data"]["result"]}
+
+
+def test_a_scenario_naming_a_missing_service_or_metric_is_one_line_each(project):
+    project.edit("values/scenarios.yaml", "{kind: down, service: platform-services}", "{kind: down, service: platform-service}")
+    project.edit("values/scenarios.yaml", "metric: automation_services_file_queue_depth, value: 400",
+                 "metric: automation_services_file_queue_dept, value: 400")
+    shutil.copytree(ROOT / "tools", project.path / "tools", ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
+    result = subprocess.run([sys.executable, "tools/live_check.py"], cwd=project.path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("values/scenarios.yaml:") and lines[0].endswith(
+        ": scenarios.incident.events[0].service: unknown service 'platform-service' (did you mean 'platform-services'?)")
+    assert lines[1].endswith("metric: a gauge event needs a catalog metric (did you mean 'automation_services_file_queue_depth'?)")
+    assert lines[2] == "live check not run: 2 problem(s) in values/scenarios.yaml"

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from dashkit.live.prometheus import ToolMissing  # noqa: E402
 from dashkit.live.report import coverage, write_reports  # noqa: E402
-from dashkit.live.run import live, scenarios_of  # noqa: E402
+from dashkit.live.run import live, scenario_problems, scenarios_of  # noqa: E402
 from dashkit.pipeline import BuildFailed, build  # noqa: E402
 
 
@@ -35,6 +35,11 @@ def main() -> int:
         result = build(ROOT)
     except BuildFailed as failed:
         print("\n".join(map(str, failed.problems)), file=sys.stderr)
+        return 1
+    problems = scenario_problems(result)
+    if problems:
+        print("\n".join(map(str, problems)), file=sys.stderr)
+        print(f"live check not run: {len(problems)} problem(s) in values/scenarios.yaml", file=sys.stderr)
         return 1
     chosen = scenarios_of(result)
     unknown = sorted(set(args.scenario or []) - {s.name for s in chosen})

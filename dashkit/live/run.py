@@ -10,7 +10,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..load import did_you_mean
 from ..pipeline import Build
+from ..problems import Problem
 from . import alerts, check, synth
 from .prometheus import Prometheus, backfill_openmetrics, backfill_rules
 
@@ -42,6 +44,30 @@ def rule_levels(recording: list[dict]) -> list[list[dict]]:
         out[level[rule["record"]]].append(rule)
     assert set(level) == names
     return out
+
+
+def scenario_problems(build: Build) -> list[Problem]:
+    """What values/scenarios.yaml names must exist: its services (or `platform`) and catalog metrics."""
+    problems = []
+    services = set(build.services) | {"platform"}
+    raw = {name for name, metric in build.catalog.items() if not metric.get("recorded")}
+    for name, scenario in build.scenarios.items():
+        here = build.scenarios_src.child("scenarios", name)
+        for i, event in enumerate(scenario.get("events", [])):
+            if event["service"] not in services:
+                problems.append(Problem(here.at("events", i, "service"), f"unknown service '{event['service']}'{did_you_mean(event['service'], services)}"))
+            if event["kind"] not in ("down", "absent", "restart") and event.get("metric") not in raw:
+                problems.append(Problem(here.at("events", i, "metric"), f"a {event['kind']} event needs a catalog metric{did_you_mean(event.get('metric', ''), raw)}"))
+        for i, metric in enumerate(scenario.get("absent_metrics", [])):
+            if metric not in raw:
+                problems.append(Problem(here.at("absent_metrics", i), f"unknown metric '{metric}'{did_you_mean(metric, raw)}"))
+        for metric in scenario.get("gauges", {}):
+            if metric not in raw or build.catalog[metric]["type"] != "gauge":
+                problems.append(Problem(here.at("gauges", metric), f"'{metric}' is not a gauge of the catalog{did_you_mean(metric, raw)}"))
+        for i, alert in enumerate(scenario.get("alerts", [])):
+            if alert["service"] not in services:
+                problems.append(Problem(here.at("alerts", i, "service"), f"unknown service '{alert['service']}'{did_you_mean(alert['service'], services)}"))
+    return problems
 
 
 def scenarios_of(build: Build) -> list[synth.Scenario]:
