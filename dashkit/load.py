@@ -302,6 +302,20 @@ def _service_presets(presets: dict | None, overrides: dict, src: Source, problem
     return own
 
 
+def _per_service_levels(rows: list[RowSpec], overridden: dict[str, dict]) -> list[RowSpec]:
+    """On the overview, a panel with one series per service (legend {{job}}) colours each service's series
+    at that service's own levels, so a service with an override is not red at its normal."""
+    for row in rows:
+        for panel in row.panels:
+            levels = panel.values.get("thresholds")
+            if isinstance(levels, dict) and "preset" in levels and panel.values.get("legend") == "{{job}}":
+                series = {job: dict(own[levels["preset"]], preset=levels["preset"]) for job, own in sorted(overridden.items())
+                          if own[levels["preset"]] != {k: v for k, v in levels.items() if k != "preset"}}
+                if series:
+                    panel.values["series_thresholds"] = series
+    return rows
+
+
 def load(root: Path) -> tuple[Values | None, list[Problem]]:
     """Read every values file under root/values. Returns the resolved values and all problems found."""
     root = Path(root)
@@ -335,6 +349,7 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
         if standard else ([], [])
     )
     services: dict[str, DashboardSpec] = {}
+    overridden: dict[str, dict] = {}  # service -> its presets, for services whose file overrides levels
     service_files = [p.relative_to(root).as_posix() for p in sorted((root / "values" / "services").glob("*.yaml"))]
     for rel, doc, src, found in read_services(root, service_files):
         problems.extend(found)
@@ -357,6 +372,8 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
         shared = _variables(standard.get("variables", []), standard_src.child("variables")) if standard else []
         variables = shared + _variables(doc.get("variables", []), src.child("variables"))
         own_presets = _service_presets(presets, doc.get("thresholds", {}), src, problems)
+        if own_presets is not presets:
+            overridden[name] = own_presets
         own = _rows(doc["rows"], src.child("rows"), own_presets, problems)
         lead, trail = shared_rows
         if own_presets is not presets and standard:
@@ -394,7 +411,7 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
                 title=overview["title"],
                 description=overview["description"],
                 tags=list(overview.get("tags", [])),
-                rows=_rows(overview["rows"], overview_src.child("rows"), presets, problems),
+                rows=_per_service_levels(_rows(overview["rows"], overview_src.child("rows"), presets, problems), overridden),
                 src=overview_src,
             )
         )

@@ -97,6 +97,12 @@ def panel_context(spec: PanelSpec, defaults: dict) -> dict:
         "no_value": v.get("no_value"),  # what Grafana shows instead of "No data"
         "has_thresholds": bool(levels),
         "thresholds": threshold_steps(levels, defaults["colors"]),
+        # one series' own levels (a service overriding a preset, on the overview), by its display name
+        "overrides": [
+            {"matcher": {"id": "byNames", "options": {"mode": "include", "names": [name]}},  # object options: Grafana's published schema
+             "properties": [{"id": "thresholds", "value": threshold_steps(own, defaults["colors"])}]}
+            for name, own in sorted(v.get("series_thresholds", {}).items())
+        ],
         "mappings": value_mappings(v.get("mappings")),
         "links": [data_link(link) for link in v.get("links", [])],
         "stack": bool(v.get("stack", False)),

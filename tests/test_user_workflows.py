@@ -140,6 +140,10 @@ def test_a_service_threshold_override_colours_its_panels_and_fires_its_alerts(tr
     for title in ("P95 latency", "Response time percentiles"):  # shared rows: one spec, levels per service
         assert levels("services/llm-orchestrator.json", title) == [None, own["warning"], own["critical"]]
         assert levels("services/api-gateway.json", title) == [None, presets["p95_latency"]["warning"], presets["p95_latency"]["critical"]]
+    overview = next(p for p in panels_of(tree["pyairtable-overview.json"]) if p["title"] == "P95 latency by service")
+    assert overview["fieldConfig"]["overrides"] == [{"matcher": {"id": "byNames", "options": {"mode": "include", "names": ["llm-orchestrator"]}}, "properties": [
+        {"id": "thresholds", "value": {"mode": "absolute", "steps": [
+            {"color": "green", "value": None}, {"color": "orange", "value": own["warning"]}, {"color": "red", "value": own["critical"]}]}}]}]
     files = build(ROOT).files
     groups = yaml.safe_load(files["rules/pyairtable-alerts.rules.yaml"])["groups"]
     fired = {(g["name"], r["alert"]): r["expr"].rsplit(" ", 1)[1] for g in groups for r in g["rules"]}
