@@ -69,3 +69,12 @@ def project(tmp_path: Path) -> Project:
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "build.py", dest / "build.py")
     return Project(dest)
+
+
+def expected_alerts() -> int:
+    """Alerts the values ask for: the shared ones once per service, each service's own, the platform's."""
+    import yaml
+
+    rules = yaml.safe_load((ROOT / "values" / "rules.yaml").read_text(encoding="utf-8"))
+    services = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "values" / "services").glob("*.yaml"))]
+    return len(services) * len(rules["alerts"]) + sum(len(s.get("alerts", [])) for s in services) + len(rules["platform_alerts"])

@@ -102,11 +102,13 @@ def test_variable_changes(api, tree):
 def test_alert_rule_changes():
     old = build(ROOT).files["rules/pyairtable-alerts.rules.yaml"]
     doc = yaml.safe_load(old)
-    doc["groups"][0]["rules"][0]["for"] = "5m"
-    doc["groups"][0]["rules"].pop(1)
+    group = doc["groups"][0]
+    first, was = group["rules"][0]["alert"], group["rules"][0]["for"]
+    group["rules"][0]["for"] = "17m"
+    removed = group["rules"].pop(1)["alert"]
     lines = diff_rules(old, yaml.safe_dump(doc))
-    assert lines == ["- rule **HighErrorRate** removed from pyairtable-airtable-gateway",
-                     "- rule **ServiceDown** (pyairtable-airtable-gateway): for `1m` → `5m`"]
+    assert lines == [f"- rule **{removed}** removed from {group['name']}",
+                     f"- rule **{first}** ({group['name']}): for `{was}` → `17m`"]
 
 
 def test_dashboards_added_and_removed(tree):

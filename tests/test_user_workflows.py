@@ -72,7 +72,9 @@ def test_overview_shows_health_of_every_service_and_links_to_each(tree):
     assert service_var["query"].split(",") == sorted(jobs)
     assert [link["url"] for link in overview["links"]] == [f"/d/pyairtable-{job}" for job in sorted(jobs)]
     status = next(p for p in panels_of(overview) if p["title"] == "Service status")
-    assert status["targets"][0]["expr"] == 'min by (job) (up{job=~"$service"})'
+    # every selected service's lowest `up`, and a DOWN tile for one whose target vanished in the last day
+    assert status["targets"][0]["expr"].startswith('min by (job) (up{job=~"$service"}) or on (job) (0 * ')
+    assert status["targets"][0]["instant"] is True
     for path, dash in tree.items():
         if path.startswith("services/"):
             assert dash["links"][0]["url"] == "/d/pyairtable-overview"
