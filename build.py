@@ -1,17 +1,16 @@
 #!/usr/bin/env python3
 """Build the PyAirtable dashboards: values/*.yaml -> out/. Usage: python build.py [--out DIR] [--check]
 
-On any problem it prints one line per problem (`file:line: key.path: message`), exits 1, and leaves
-out/ exactly as it was.
+On any problem it prints one line per problem (`file:line: key.path: message`, or `path: message` for the
+filesystem), exits 1, and leaves out/ exactly as it was. Ctrl-C exits 130, out/ whole (old or new).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
-
-from dashkit.pipeline import BuildFailed, build, build_and_write
 
 ROOT = Path(__file__).resolve().parent
 
@@ -19,22 +18,57 @@ ROOT = Path(__file__).resolve().parent
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="project folder holding values/ and templates/")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: ROOT/out)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: ROOT/out); replaced only if empty, missing or written by this build")
     parser.add_argument("--check", action="store_true", help="run every check, write nothing")
     args = parser.parse_args(argv)
     out = args.out or args.root / "out"
+    # Imported here, not at the top, so a Ctrl-C during the imports is handled like any other.
+    from dashkit.pipeline import BuildFailed, WriteFailed, build, build_and_write
+    from dashkit.write import shown
+
     try:
         result = build(args.root) if args.check else build_and_write(args.root, out)
     except BuildFailed as failed:
         for problem in failed.problems:
             print(problem, file=sys.stderr)
-        print(f"build failed: {len(failed.problems)} problem(s); {out} left unchanged", file=sys.stderr)
+        print(f"build failed: {len(failed.problems)} problem(s); {shown(out)} left unchanged", file=sys.stderr)
         return 1
-    verb = "checked" if args.check else f"wrote {len(result.dashboards)} dashboards and {len(result.files) - len(result.dashboards)} rule and provisioning files to {out}"
+    except WriteFailed as failed:
+        print("\n".join(failed.lines), file=sys.stderr)
+        return 1
+    verb = "checked" if args.check else f"wrote {len(result.dashboards)} dashboards and {len(result.files) - len(result.dashboards)} rule and provisioning files to {shown(out)}"
     panels = sum(sum(1 + len(p.get("panels", [])) for p in d.json["panels"]) for d in result.dashboards)
-    print(f"{verb} ({panels} panels)")
+    say(f"{verb} ({panels} panels)")
     return 0
 
 
+def say(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # the reader went away (`| head -0`): the build itself succeeded
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as err:
+        err.filename = "stdout"  # e.g. redirected to a full disk
+        raise
+
+
+def last_resort(error: BaseException) -> int:
+    """Anything main() did not turn into problems: one line, never a traceback (DASHKIT_TRACEBACK=1 shows it)."""
+    if isinstance(error, OSError):
+        where = error.filename if error.filename is not None else "build.py"
+        print(f"{where}: {error.strerror or error}", file=sys.stderr)
+    else:
+        print(f"build.py: internal error: {type(error).__name__}: {error} (DASHKIT_TRACEBACK=1 python build.py shows where)", file=sys.stderr)
+    return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130  # Ctrl-C: quiet; whatever was staged is removed, out/ is whole
+    except Exception as error:
+        if os.environ.get("DASHKIT_TRACEBACK"):
+            raise
+        code = last_resort(error)
+    sys.exit(code)

@@ -86,9 +86,10 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def hardening(session: nox.Session) -> None:
-    """100 builds killed with SIGKILL at random points, 100 rebuilds in fresh processes, the bad-input corpus."""
+    """100 builds killed with SIGKILL and 100 with SIGINT at random points, 100 trials of two or three builds at
+    once, 100 rebuilds in fresh processes, refused outputs, full disk, the bad-input corpus (`-- -s`: figures)."""
     install(session, *TEST_REQS)
-    session.run("pytest", "tests/test_hardening.py", "tests/test_bad_inputs.py", "tests/test_corpus.py", "-q",
+    session.run("pytest", "tests/test_hardening.py", "tests/test_bad_inputs.py", "tests/test_corpus.py", "-q", *session.posargs,
                 env={"KILL_TRIALS": os.environ.get("KILL_TRIALS", "100"), "REBUILDS": os.environ.get("REBUILDS", "100")})
 
 

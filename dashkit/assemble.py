@@ -48,12 +48,13 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dic
     exceptions: dict[int, dict] = {}
     expect: dict[int, dict] = {}
     problems: list[Problem] = []
+    titles: dict[int, str] = {}  # id -> the title it was derived from, to tell a hash collision from a repeat
     y = 0
     for row in dash.rows:
         row_json = dict(row.json)
         row_json["id"] = stable_id("row", row_json["title"])
         row_json["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": y}
-        _claim(row_json["id"], row.src.at("title"), sources, row.src, problems, "row")
+        _claim(row_json["id"], row.src.at("title"), sources, row.src, problems, "row", titles, row_json["title"])
         header_y = y
         positions, y = flow([(p.width, p.height) for p in row.panels], y + 1, fixed=[p.height_fixed for p in row.panels])
         children = []
@@ -61,7 +62,7 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dic
             body = dict(rendered.json)
             body["id"] = stable_id(row_json["title"], body.get("title", ""))
             body["gridPos"] = pos
-            if _claim(body["id"], rendered.src.at("title"), sources, rendered.src, problems, "panel"):
+            if _claim(body["id"], rendered.src.at("title"), sources, rendered.src, problems, "panel", titles, body.get("title", "")):
                 children.append(body)
                 if rendered.lint_exceptions:
                     exceptions[body["id"]] = rendered.lint_exceptions
@@ -78,14 +79,21 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dic
     return panels, sources, exceptions, expect, problems
 
 
-def _claim(panel_id: int, where, sources: dict, src: Source, problems: list[Problem], what: str) -> bool:
+def _claim(panel_id: int, where, sources: dict, src: Source, problems: list[Problem], what: str, titles: dict, title: str) -> bool:
     """Ids come from titles, so two rows (or two panels of a row) with one title would share an id."""
     if panel_id in sources:
         other = sources[panel_id].at("title")
+        mine, theirs = title, titles.get(panel_id)
+        if theirs is not None and mine != theirs:
+            # Two different titles whose hashes meet: say so, rather than claim they are the same title.
+            problems.append(Problem(where, f"title {mine!r} gets panel id {panel_id}, the id of {theirs!r} ({other.file}:{other.line}) "
+                                           "(ids are a hash of row and title): change either title slightly"))
+            return False
         scope = "another row of this dashboard" if what == "row" else "another panel in this row"
         problems.append(Problem(where, f"{scope} has the same title ({other.file}:{other.line}); titles must differ"))
         return False
     sources[panel_id] = src
+    titles[panel_id] = title
     return True
 
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema_rs
@@ -144,6 +145,39 @@ def _queries(dash: Assembled, catalog: dict, usage: dict, memo: dict) -> list[Pr
                 if entry not in shown:
                     shown.append(entry)
     return problems
+
+
+def promtool_queries(dashboards: list[Assembled]) -> dict[str, list]:
+    """Every Prometheus query of the dashboards (panel targets, variable selectors), substituted as for the
+    static check, -> where each was written. Prometheus's own parser (promtool) reads them too: promql-parser
+    accepts functions and regex syntax Prometheus does not have."""
+    out: dict[str, list] = {}
+    for dash in dashboards:
+        values = variable_values(dash)
+        values.update({name: "job" for name, value in values.items() if value == dash.job and dash.job})
+        for var in dash.json.get("templating", {}).get("list", []):
+            match = promql.LABEL_VALUES.match(var.get("query") or "") if var.get("type") == "query" else None
+            if match and var["name"] in dash.variable_src and not promql._parse(match["selector"])[1]:
+                out.setdefault(match["selector"], []).append(dash.variable_src[var["name"]].at("metric"))
+        for panel in panels_of(dash):
+            if panel.get("datasource", {}).get("type") != "prometheus":
+                continue
+            src = panel_source(dash, panel)
+            for i, target in enumerate(panel.get("targets", [])):
+                expr, missing = promql.substitute(target.get("expr", ""), values)
+                if missing or promql._parse(expr)[1] or _refused_regex(expr):
+                    continue  # the static check reports it; promtool would only say it again
+                where = src.at("targets", i, "expr") if (src.base + ("targets",)) in src.lines else src.at("expr")
+                out.setdefault(expr, []).append(where)
+    return out
+
+
+REGEX_MATCHER = re.compile(r'[=!]~\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _refused_regex(expr: str) -> bool:
+    """A regex matcher the static check refuses already (not RE2): promtool would only say it again."""
+    return any(promql.re2_problem(m.group(1).replace("\\\\", "\\")) for m in REGEX_MATCHER.finditer(expr))
 
 
 # Where each non-Prometheus target keeps its query, and the language named in messages.

@@ -4,6 +4,7 @@ included), and the alert conventions that mixtool lints for."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ from .rules import Rules
 
 PROMTOOL_RULE_ERROR = re.compile(r'group "(?P<group>[^"]+)", rule \d+, "(?P<rule>[^"]+)":(?: annotation "(?P<annotation>[^"]+)":)?(?P<message>.*)$')
 CAMEL_CASE = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*$")
+QUERY_GROUP = "pyairtable-dashboard-queries"
+QUERY_FILE = "queries/pyairtable-dashboard-queries.rules.yaml"  # a temporary file only, never written to out/
 MAX_NAME = 40
 MAX_GROUP = 20
 SEVERITIES = {"critical", "warning"}
@@ -49,8 +52,9 @@ def check_rules(rules: Rules | None, catalog: dict) -> list[Problem]:
 
 def lint_alert(spec) -> list[Problem]:
     problems = []
-    if not CAMEL_CASE.match(spec.name) or len(spec.name) > MAX_NAME:
-        problems.append(Problem(spec.src.at("alert"), f"alert name '{spec.name}' must be CamelCase and at most {MAX_NAME} characters"))
+    # fullmatch: match() with a pattern ending in $ lets a name ending in a newline through
+    if not CAMEL_CASE.fullmatch(spec.name) or len(spec.name) > MAX_NAME:
+        problems.append(Problem(spec.src.at("alert"), f"alert name {spec.name!r} must be CamelCase and at most {MAX_NAME} characters"))
     if spec.severity not in SEVERITIES:
         problems.append(Problem(spec.src.at("threshold"), f"severity '{spec.severity}' must be critical or warning"))
     if "{{" in spec.summary or not spec.summary[:1].isupper() or not spec.summary.endswith("."):
@@ -66,10 +70,16 @@ class Promtool:
     A verdict depends only on the files' bytes and promtool's version, so a pass is remembered under
     .cache/promtool/ and the same files are not checked twice."""
 
-    def __init__(self, files: dict[str, str], cache_dir: Path | None = None):
+    def __init__(self, files: dict[str, str], cache_dir: Path | None = None, queries: dict[str, list] | None = None):
         self.binary = shutil.which("promtool")
         self.proc = None
         self.marker = None
+        # Dashboard queries ride along as recording rules of one more group; each rule name leads back to
+        # where its query was written.
+        self.queries = {f"query_{i}": wheres for i, wheres in enumerate((queries or {}).values(), 1)}
+        if queries:
+            rules = [{"record": name, "expr": expr} for name, expr in zip(self.queries, queries, strict=True)]
+            files = dict(files, **{QUERY_FILE: json.dumps({"groups": [{"name": QUERY_GROUP, "rules": rules}]}, indent=1) + "\n"})
         if self.binary is None or not files:
             return
         digest = hashlib.sha256(self.binary.encode() + str(os.stat(self.binary).st_mtime_ns).encode())
@@ -100,6 +110,10 @@ class Promtool:
         problems = []
         for line in output.splitlines():
             found = PROMTOOL_RULE_ERROR.search(line)
+            if found and found["group"] == QUERY_GROUP and found["rule"] in self.queries:
+                message = found["message"].strip().removeprefix("could not parse expression: ")
+                problems += [Problem(where, f"Prometheus rejects this query (promtool): {message}") for where in self.queries[found["rule"]]]
+                continue
             if found and (found["group"], found["rule"]) in specs:
                 spec = specs[(found["group"], found["rule"])]
                 key = found["annotation"] or "expr"

@@ -85,10 +85,22 @@ def _unwrap(node):
 
 
 def _zero_guarded(num) -> bool:
-    """`x or 0 * y` (or `x or vector(0)`): the numerator falls back to zero."""
+    """`x or 0 * y`, or `x or vector(0)` where x carries no labels: the numerator falls back to zero.
+    vector(0) has no labels, so after `sum by (backend)` it matches no denominator and the ratio stays empty."""
     if not (isinstance(num, pp.BinaryExpr) and str(num.op) == "or"):
         return False
-    return any(_is_zero(n) for n in _walk_all(num.rhs))
+    zeros = [n for n in _walk_all(num.rhs) if _is_zero(n)]
+    if any(not isinstance(n, pp.Call) for n in zeros):
+        return True
+    return bool(zeros) and _labelless(num.lhs)
+
+
+def _labelless(node) -> bool:
+    node = _unwrap(node)
+    if not isinstance(node, pp.AggregateExpr):
+        return False
+    modifier = node.modifier
+    return modifier is None or (not modifier.labels and "Without" not in str(modifier.type))
 
 
 def _walk_all(node):

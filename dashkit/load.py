@@ -13,8 +13,9 @@ from pathlib import Path
 
 import jsonschema_rs
 
-from .problems import Problem, Source
-from .yamlsource import load_yaml
+from .problems import Problem, Source, Where
+from .safe_read import read_text, template_problems
+from .yamlsource import excerpt, load_yaml
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "values.schema.json"
 _validators: dict[str, object] = {}
@@ -153,18 +154,31 @@ def schema_problems(data, kind: str, src: Source) -> list[Problem]:
             message = "use either 'expr' or 'targets', not both"
         elif kind_name == "Enum":
             options = err.kind.options if hasattr(err.kind, "options") else _subschema(err.schema_path)["enum"]
-            message = f"{json.dumps(_at(data, path))} is not one of {', '.join(map(str, options))}{did_you_mean(_at(data, path), options)}"
+            message = f"{_quote(_at(data, path))} is not one of {', '.join(map(str, options))}{did_you_mean(_at(data, path), options)}"
         elif kind_name == "Pattern":
             desc = _subschema(list(err.schema_path)[:-1]).get("description")
-            message = f"{json.dumps(_at(data, path))} is not allowed here" + (f": {desc}" if desc else "")
+            message = f"{_quote(_at(data, path))} is not allowed here" + (f": {desc}" if desc else "")
         elif kind_name == "OneOfNotValid" and list(err.schema_path)[-2:-1] == ["thresholds"]:
             message = "thresholds must be a preset name or {warning, critical, direction}"
         elif kind_name == "OneOfNotValid" and {"metric", "values"} <= set(_subschema(list(err.schema_path)[:-1]).get("properties", {})):
             message = "a variable needs 'metric' (label values from Mimir) or 'values' (fixed choices), one of the two"
         else:
-            message = err.message
+            message = _short_message(err.message, _at(data, path))
         problems.append(Problem(src.at(*path), message))
     return problems
+
+
+def _quote(value) -> str:
+    """A value as JSON, cut to a short excerpt: a message never repeats a whole document back."""
+    return excerpt(json.dumps(value, ensure_ascii=False), 60)
+
+
+def _short_message(message: str, value) -> str:
+    """jsonschema-rs starts its messages with the whole offending value; keep only an excerpt of it."""
+    for written in (json.dumps(value, ensure_ascii=False), json.dumps(value, ensure_ascii=False, separators=(",", ":")), json.dumps(value)):
+        if message.startswith(written) and len(written) > 60:
+            return _quote(value) + message[len(written):]
+    return excerpt(message, 300)
 
 
 def _at(data, path):
@@ -174,7 +188,10 @@ def _at(data, path):
 
 
 def _read(root: Path, rel: str, kind: str, problems: list[Problem]):
-    text = (root / rel).read_text(encoding="utf-8")
+    text, refused = read_text(root, rel)
+    if text is None:
+        problems.append(Problem(Where(rel, 0), refused))
+        return None, Source(rel, {(): 1})
     data, src, found = load_yaml(text, rel)
     problems.extend(found)
     if data is None or found:
@@ -227,6 +244,10 @@ def _rows(rows: list, src: Source, presets: dict, problems: list[Problem]) -> li
                 problems.append(Problem(p_src.at(), "a panel needs 'expr' or 'targets' (or 'content' for text)"))
                 continue
             th = panel.get("thresholds")
+            if isinstance(th, dict) and levels_problem(th):
+                problems.append(Problem(p_src.at("thresholds"), levels_problem(th)))
+                continue
+            problems += _mapping_problems(panel.get("mappings") or [], p_src)
             if isinstance(th, str) and presets is not None:
                 if th not in presets:
                     problems.append(
@@ -237,6 +258,50 @@ def _rows(rows: list, src: Source, presets: dict, problems: list[Problem]) -> li
             panels.append(PanelSpec(panel, p_src))
         out.append(RowSpec(row["title"], bool(row.get("collapsed", False)), panels, row_src))
     return out
+
+
+def levels_problem(levels: dict) -> str | None:
+    """A direction alone sets no level: Grafana would get threshold steps with no values."""
+    if "warning" not in levels and "critical" not in levels:
+        return "thresholds set no level: give warning, critical or both (a direction alone colours nothing)"
+    return None
+
+
+def _mapping_problems(mappings: list, src: Source) -> list[Problem]:
+    """Grafana keys value mappings by text, so 1 and '1' are one value and the second would silently win."""
+    problems, seen = [], {}
+    for k, mapping in enumerate(mappings):
+        key = str(mapping["value"])
+        if key in seen:
+            problems.append(Problem(src.at("mappings", k, "value"),
+                                    f"value {_quote(mapping['value'])} is already mapped by mappings[{seen[key]}] "
+                                    f"(Grafana compares values as text): map each value once"))
+        seen.setdefault(key, k)
+    return problems
+
+
+# Variables every dashboard frame defines itself (templates/dashboard.jsonnet): job and interval on service
+# dashboards, service on the overview. A values variable of the same name would be a second one.
+BUILT_IN_VARIABLES = ("interval", "job", "service")
+
+
+def variable_problems(own: list, shared: list, src: Source, shared_src: Source | None) -> list[Problem]:
+    """A service's variables may not repeat a built-in, a shared (values/standard.yaml) or each other's name,
+    nor take a name of Grafana's own ($__interval, $__range, ...)."""
+    problems = []
+    first: dict[str, Where] = {}
+    for k, var in enumerate(shared):
+        first.setdefault(var["name"], shared_src.at(k, "name"))
+    for k, var in enumerate(own):
+        name, where = var["name"], src.at(k, "name")
+        if name in BUILT_IN_VARIABLES or name.startswith("__"):
+            problems.append(Problem(where, f"variable '{name}' repeats a built-in variable (every dashboard defines "
+                                           f"{', '.join(BUILT_IN_VARIABLES)}; Grafana's own start with __): pick another name"))
+        elif name in first:
+            other = first[name]
+            problems.append(Problem(where, f"variable '{name}' is already defined ({other.file}:{other.line}): pick another name"))
+        first.setdefault(name, where)
+    return problems
 
 
 def _variables(specs: list, src: Source) -> list[VariableSpec]:
@@ -319,6 +384,9 @@ def _per_service_levels(rows: list[RowSpec], overridden: dict[str, dict]) -> lis
 def load(root: Path) -> tuple[Values | None, list[Problem]]:
     """Read every values file under root/values. Returns the resolved values and all problems found."""
     root = Path(root)
+    # Template engines open their files themselves: the whole tree is confined first, and any refusal stops
+    # the build before a template is read.
+    refused_templates = [Problem(Where(rel, 0), why) for rel, why in template_problems(root, root / "templates")]
     problems: list[Problem] = []
     defaults, defaults_src = _read(root, "values/defaults.yaml", "defaults", problems)
     catalog_doc, catalog_src = _read(root, "values/metrics.yaml", "metrics", problems)
@@ -326,9 +394,14 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
     overview, overview_src = _read(root, "values/overview.yaml", "overview", problems)
     rules_doc, rules_src = _read(root, "values/rules.yaml", "rules", problems)
     scenarios_doc, scenarios_src = (_read(root, "values/scenarios.yaml", "scenarios", problems)
-                                    if (root / "values" / "scenarios.yaml").is_file() else (None, None))
+                                    if os.path.lexists(root / "values" / "scenarios.yaml") else (None, None))
     # None when defaults.yaml itself is broken: its one problem is reported, not one per preset use.
     presets = defaults.get("thresholds", {}) if defaults is not None else None
+    for name, levels in (presets or {}).items():
+        if levels_problem(levels):
+            problems.append(Problem(defaults_src.at("thresholds", name), levels_problem(levels)))
+    if standard:
+        problems += variable_problems(standard.get("variables", []), [], standard_src.child("variables"), None)
     rules = None
     if rules_doc is not None:
         rules = RulesSpec(
@@ -369,8 +442,12 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
         if name == "overview":
             problems.append(Problem(src.at("service"), "'overview' is the platform overview's name; pick another"))
             continue
+        found = variable_problems(doc.get("variables", []), (standard or {}).get("variables", []), src.child("variables"),
+                                  standard_src.child("variables") if standard else None)
+        problems += found
+        dropped = {p.where.path for p in found}  # left out, so they do not also fail every query that uses them
         shared = _variables(standard.get("variables", []), standard_src.child("variables")) if standard else []
-        variables = shared + _variables(doc.get("variables", []), src.child("variables"))
+        variables = shared + [v for v in _variables(doc.get("variables", []), src.child("variables")) if v.src.at("name").path not in dropped]
         own_presets = _service_presets(presets, doc.get("thresholds", {}), src, problems)
         if own_presets is not presets:
             overridden[name] = own_presets
@@ -432,8 +509,8 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
     if scenarios_doc is not None:
         problems += _scenario_problems(scenarios, scenarios_src, dashboards, catalog)
     # Later stages still run on whatever loaded cleanly, so one build reports every problem at once.
-    if defaults is None or catalog_doc is None:
-        return None, problems
+    if defaults is None or catalog_doc is None or refused_templates:
+        return None, problems + refused_templates
     return Values(defaults, catalog, catalog_src, dashboards, rules, defaults_src, scenarios, scenarios_src), problems
 
 
@@ -448,7 +525,10 @@ def _scenario_problems(scenarios: dict, src: Source, dashboards: list[DashboardS
                 if id(panel) in seen:  # shared rows: one spec on every service dashboard, checked once
                     continue
                 seen.add(id(panel))
-                for name in panel.values.get("expect", {}):
-                    if name not in scenarios:
-                        problems.append(Problem(panel.src.at("expect", name), f"unknown scenario '{name}'{did_you_mean(name, scenarios)}"))
+                declared = [(("expect", name)) for name in panel.values.get("expect", {})]
+                declared += [("targets", i, "expect", name) for i, target in enumerate(panel.values.get("targets") or [])
+                             for name in target.get("expect", {})]
+                for path in declared:
+                    if path[-1] not in scenarios:
+                        problems.append(Problem(panel.src.at(*path), f"unknown scenario '{path[-1]}'{did_you_mean(path[-1], scenarios)}"))
     return problems

@@ -3,11 +3,12 @@ before it produced; problems from every stage are gathered so one run reports th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .assemble import Assembled, assemble
-from .check import check
+from .check import check, promtool_queries
 from .check_rules import Promtool, check_rules
 from .engines import Templates
 from .lint import lint_rules
@@ -17,7 +18,7 @@ from .provision import provisioning
 from .reference import metric_reference, runbooks
 from .render import render
 from .rules import Rules, build_rules, grafana_alerting, prometheus_files
-from .write import serialise, serialise_yaml, write_file, write_tree
+from .write import WriteFailed, path_refusal, refused, serialise, serialise_yaml, shown, write_output
 
 REFERENCE = "docs/metrics.md"
 RUNBOOKS = "docs/runbooks.md"
@@ -64,7 +65,8 @@ def build(root: Path) -> Build:
     provisioned, found = provisioning(templates, values.defaults, values.defaults_src)
     problems += found
     rule_files.update({path: serialise_yaml(doc) for path, doc in provisioned.items()})
-    promtool = Promtool({k: v for k, v in rule_files.items() if k.startswith("rules/")} if not problems else {}, root / ".cache" / "promtool")
+    promtool = Promtool({k: v for k, v in rule_files.items() if k.startswith("rules/")} if not problems else {}, root / ".cache" / "promtool",
+                        queries=promtool_queries(dashboards) if not problems else None)
     catalog = dict(values.catalog, **(rules.recorded if rules else {}))
     # The overview is derived from every service: while a service file is broken, its problems are the
     # real ones and the overview's would only echo them.
@@ -103,11 +105,14 @@ def through_recording_rules(usage: dict[str, list[str]], catalog: dict) -> dict[
 
 
 def build_and_write(root: Path, out: Path) -> Build:
+    """Build, then put out/ and the generated docs in place together. Raises BuildFailed or WriteFailed."""
+    root = Path(root)
+    reason = path_refusal(Path(os.path.realpath(out)), Path(os.path.realpath(root)))
+    if reason:  # before building: `--out values` must not even wait for the build to be refused
+        raise WriteFailed([refused(shown(out), reason)])
     result = build(root)
-    write_tree(out, result.files)
-    write_file(Path(root) / REFERENCE, result.reference)
-    write_file(Path(root) / RUNBOOKS, result.runbooks)
+    write_output(out, result.files, {root / REFERENCE: result.reference, root / RUNBOOKS: result.runbooks}, root, label=shown(out))
     return result
 
 
-__all__ = ["build", "build_and_write", "BuildFailed", "Problem"]
+__all__ = ["build", "build_and_write", "BuildFailed", "Problem", "WriteFailed"]

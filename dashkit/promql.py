@@ -4,6 +4,7 @@ every selector against the metric catalog. Pure functions; the check stage decid
 
 from __future__ import annotations
 
+import functools
 import re
 
 import promql_parser as pp
@@ -27,6 +28,7 @@ MACROS = {
 # Grafana's label-values variable query, as this project writes it.
 LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
 COUNTER_FUNCTIONS = {"rate", "irate", "increase", "resets"}
+PRESENCE = "(presence)"  # a context that reads which series exist, never their values
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 IMPLIED_LABELS = {"job", "instance", "__name__"}
 
@@ -81,9 +83,111 @@ def substitute(expr: str, values: dict[str, str | list[str]]) -> tuple[str, list
     return VARIABLE.sub(replace, expr), missing
 
 
+# Limits checked before the parser sees a query: very long or deeply nested PromQL made promql-parser take
+# seconds, overflow Python's recursion in the walk below, or crash. Real queries here are far inside them.
+MAX_LENGTH = 4096  # characters
+MAX_NESTING = 20  # brackets of any kind, ( [ {, inside each other
+MAX_OPERATORS = 100  # binary and unary operators: each one nests the syntax tree one level deeper
+OPERATOR = re.compile(r"==|!=|>=|<=|[-+*/%^<>]|\b(?:and|or|unless)\b")
+
+
+def limits_problem(expr: str) -> str | None:
+    """Why a query is too large to parse, or None. Quoted text is skipped, so a long regex is no operator."""
+    if len(expr) > MAX_LENGTH:
+        return f"query is {len(expr):,} characters long; at most {MAX_LENGTH:,}"
+    depth = deepest = operators = 0
+    outside = []
+    i = 0
+    while i < len(expr):
+        c = expr[i]
+        if c in "\"'`":
+            end = i + 1
+            while end < len(expr) and expr[end] != c:
+                end += 2 if expr[end] == "\\" and c != "`" else 1
+            i = end + 1
+            outside.append(" ")
+            continue
+        depth += c in "([{"
+        depth -= c in ")]}"
+        deepest = max(deepest, depth)
+        outside.append(c)
+        i += 1
+    if deepest > MAX_NESTING:
+        return f"query nests brackets {deepest} deep; at most {MAX_NESTING}"
+    operators = len(OPERATOR.findall("".join(outside)))
+    if operators > MAX_OPERATORS:
+        return f"query has {operators} operators; at most {MAX_OPERATORS}"
+    return None
+
+
 def parse(expr: str):
-    """Parse PromQL; raise ValueError with the parser's message."""
-    return pp.parse(expr)
+    """Parse PromQL; raise ValueError with the parser's message (or the limit the query is past)."""
+    ast, error = _parse(expr)
+    if error:
+        raise ValueError(error)
+    return ast
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse(expr: str):
+    """(ast, None) or (None, message), once per distinct query: the static check and the list of queries
+    handed to promtool both need to know whether a query parses. Syntax trees are only ever read."""
+    problem = limits_problem(expr)
+    if problem:
+        return None, problem
+    try:
+        return pp.parse(expr), None
+    except ValueError as err:
+        return None, _excerpt(str(err).strip(), 300)
+
+
+def _excerpt(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def re2_problem(pattern: str) -> str | None:
+    """Why Prometheus (Go's RE2 syntax, as of the Prometheus this project deploys) would refuse a regex that
+    promql-parser (Rust's regex crate) accepts, or None: checked here so the build catches it without
+    promtool. Lookaround, backreferences, atomic groups and possessive quantifiers are not RE2 either."""
+    i, in_class = 0, False
+    while i < len(pattern):
+        c, rest = pattern[i], pattern[i + 1:]
+        if c == "\\":
+            nxt = rest[:1]
+            if nxt.isdigit() and nxt != "0" or nxt == "k":
+                return f"backreference \\{nxt} is not supported by Prometheus's regex engine (RE2)"
+            if nxt in ("<", ">", "Z"):
+                return f"\\{nxt} is not supported by Prometheus's regex engine (RE2)"
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            elif rest[:1] == c and c in "&~-" and pattern[i - 1:i] != "[":
+                return f"class set operation {c}{c} is not supported by Prometheus's regex engine (RE2)"
+            elif c == "[" and rest[:1] != ":":
+                return "a class nested in a class is not supported by Prometheus's regex engine (RE2)"
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            i += 2 if rest[:1] == "]" or rest[:2] == "^]" else 1
+            continue
+        if c == "(" and rest[:1] == "?":
+            group = rest[1:]
+            if group[:1] in ("=", "!") or group[:2] in ("<=", "<!"):
+                return f"lookaround (?{_excerpt(group, 3)} is not supported by Prometheus's regex engine (RE2)"
+            if group[:1] in (">", "(", "R", "|") or group[:1].isdigit():
+                return f"(?{group[:1]} is not supported by Prometheus's regex engine (RE2)"
+            if group[:1] == "<":
+                return "named group (?<name>...) is not supported by Prometheus's regex engine (RE2): write (?P<name>...)"
+            flags = re.match(r"[a-zA-Z-]*", group).group(0)
+            if group[len(flags):len(flags) + 1] in (")", ":") and set(flags) - set("imsU-"):
+                return f"flag (?{flags}) is not supported by Prometheus's regex engine (RE2): only i, m, s and U"
+        if c in "*+?}" and rest[:1] == "+":
+            return f"possessive quantifier {c}+ is not supported by Prometheus's regex engine (RE2)"
+        i += 1
+    return None
 
 
 def resolve_series(name: str, catalog: dict) -> tuple[str | None, dict | None, str]:
@@ -166,7 +270,9 @@ def _walk(node, function: str | None, catalog, problems, used) -> set[str]:
             labels.discard("le")
         return labels
     if isinstance(node, pp.AggregateExpr):
-        labels = _walk(node.expr, function, catalog, problems, used)
+        # count() and group() read which series exist, not their values: a raw counter is fine there
+        inner = PRESENCE if str(node.op) in ("count", "group") and function is None else function
+        labels = _walk(node.expr, inner, catalog, problems, used)
         if node.param is not None:
             _walk(node.param, None, catalog, problems, used)
         modifier = node.modifier
@@ -178,7 +284,9 @@ def _walk(node, function: str | None, catalog, problems, used) -> set[str]:
             return set(modifier.labels) | {"*"} if labels and "*" in labels else set(modifier.labels)
         return labels
     if isinstance(node, pp.BinaryExpr):
-        return _walk(node.lhs, function, catalog, problems, used) | _walk(node.rhs, function, catalog, problems, used)
+        # the right side of `unless` / `and` only filters by which label sets exist
+        right = PRESENCE if str(node.op) in ("unless", "and") and function is None else function
+        return _walk(node.lhs, function, catalog, problems, used) | _walk(node.rhs, right, catalog, problems, used)
     for attr in ("expr",):  # ParenExpr, UnaryExpr, SubqueryExpr
         inner = getattr(node, attr, None)
         if inner is not None:
@@ -200,10 +308,14 @@ def _check_selector(vs, function, catalog, problems, used) -> set[str]:
     used.append((base, part))
     labels = series_labels(metric, part)
     for m in vs.matchers.matchers:
+        if str(m.op) in ("MatchOp.Re", "MatchOp.NotRe") and re2_problem(m.value):
+            problems.append(f"label '{m.name}': {re2_problem(m.value)}")
         if m.name not in labels:
             problems.append(f"label '{m.name}' is not a label of {name}{did_you_mean(m.name, labels)}")
     counter_like = metric["type"] == "counter" or part in ("_bucket", "_sum", "_count")
-    if function in COUNTER_FUNCTIONS and not counter_like:
+    if function == PRESENCE:
+        pass
+    elif function in COUNTER_FUNCTIONS and not counter_like:
         problems.append(f"{function}() on {name}, a {metric['type']}: {function} needs a counter")
     elif counter_like and function is None:
         problems.append(f"counter {name} used without rate() or increase(): its raw value only ever climbs")

@@ -186,6 +186,15 @@ def render_panel(spec: PanelSpec, defaults: dict, renderer: Templates, problems:
         return None
     width, height = _size(spec, defaults)
     return RenderedPanel(body, width, height, spec.src, spec.values.get("lint_exceptions", {}), "height" in spec.values,
-                         spec.values.get("expect", {}))
+                         _expectations(spec))
+
+
+def _expectations(spec: PanelSpec) -> dict:
+    """Live-check expectations as written: the panel's under "*", a query's own under its refId."""
+    found = {"*": spec.values["expect"]} if spec.values.get("expect") else {}
+    for i, target in enumerate(spec.values.get("targets") or []):
+        if target.get("expect"):
+            found[REF_IDS[i]] = target["expect"]
+    return found
 
 

@@ -31,7 +31,17 @@ class AlertRule:
 
     @property
     def condition(self) -> str:
-        return f"{self.expr} {self.spec.op} {_number(self.spec.value)}"
+        # `a or b > 1` compares only b: comparison binds tighter than the set operators, so wrap those
+        expr = f"({self.expr})" if _top_level_set_operation(self.expr) else self.expr
+        return f"{expr} {self.spec.op} {_number(self.spec.value)}"
+
+
+def _top_level_set_operation(expr: str) -> bool:
+    try:
+        node = promql.parse(expr)
+    except ValueError:
+        return False  # reported where the expression is checked
+    return type(node).__name__ == "BinaryExpr" and str(node.op) in ("or", "and", "unless")
 
 
 @dataclass

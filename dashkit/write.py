@@ -1,17 +1,24 @@
 """Stage 5, write: serialise deterministically and swap the whole tree into place at once.
 
-The new tree is written to a temporary directory beside out/ and renamed into place only after every
-file is on disk, so out/ is always a complete old tree or a complete new one, and files of removed
-services disappear.
+The new tree is written to a temporary directory beside out/ and exchanged with it only after every file
+is on disk, so out/ is always a complete old tree or a complete new one, and files of removed services
+disappear. The generated docs are put in place in the same step, or not at all.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import functools
 import os
 import re
 import shutil
+import signal
+import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -112,39 +119,253 @@ def _yaml_key(key) -> str:
     return text if plain and text.lower() not in ("true", "false", "null", "yes", "no", "on", "off", "y", "n") else _yaml_scalar(text)
 
 
-def write_tree(out: Path, files: dict[str, str]) -> None:
-    """Replace the directory `out` with exactly `files` (relative path -> text), atomically.
+# Writing. out/ and the generated docs are staged in full, then put in place together under a lock; a
+# failure or Ctrl-C before the end puts everything back as it was.
 
-    The tree is written in full beside out/, then the two directories are exchanged in one system call
-    (renameat2 RENAME_EXCHANGE), so a reader, or a build killed at any instant, leaves out/ as the whole
-    old tree or the whole new one. Leftovers of a killed build are removed by the next one.
+MANIFEST = ".dashkit-manifest"
+MANIFEST_HEAD = "# Written by dashkit (python build.py): the build replaces this folder only while this file is in it.\n"
+# What the review tools (live check, diff, preview, cost) write into out/: a folder holding only these and
+# the build's own top-level names, with no manifest, was written by this project before manifests existed.
+TOOL_NAMES = frozenset({"reports", "preview"})
+# Never an output folder, nor anything inside one of them: replacing it would delete the project's sources.
+PROTECTED = ("values", "templates", "schemas", "docs", "tests", "dashkit", "tools", "benchmarks", ".git")
+DIR_MODE, FILE_MODE = 0o755, 0o644  # Grafana runs as its own user and must read what is copied from out/
+LOCK_WAIT = float(os.environ.get("DASHKIT_LOCK_WAIT", "120"))  # seconds a build waits for another one
+
+
+class WriteFailed(Exception):
+    """The output could not be written; out/ and the docs are as they were. One line per problem."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+@dataclass
+class StagedDoc:
+    target: Path
+    tmp: Path  # the new text, beside the target
+    backup: Path | None = None  # a hard link to the old file while it is being replaced
+    placed: bool = False
+
+
+def shown(path) -> str:
+    """A path as a user reads it: relative to the working folder when inside it."""
+    text = os.fspath(path)
+    rel = os.path.relpath(os.path.abspath(text))
+    return rel if rel != ".." and not rel.startswith("../") else os.path.abspath(text)
+
+
+def path_refusal(out: Path, root: Path) -> str | None:
+    """Why `out` (resolved) may never be replaced, whatever it holds; None when it may be."""
+    if out == root or out in root.parents:
+        return "it is the project folder or contains it"
+    for name in PROTECTED:
+        if out == root / name or root / name in out.parents:
+            return f"it is inside the project's {name}/"
+    return None
+
+
+def refused(label: str, reason: str) -> str:
+    return f"{label}: cannot be the output folder: {reason}"
+
+
+def state_refusal(out: Path, names: set[str]) -> str | None:
+    """Why `out` may not be replaced as it is now; `names`: the top-level names the build writes."""
+    if os.path.islink(out):  # still a link after resolving: a loop or an unreadable target
+        return "it is a symbolic link that does not resolve"
+    if not out.parent.is_dir():
+        return f"its parent folder {shown(out.parent)} does not exist"
+    if out.exists() and not out.is_dir():
+        return "it exists and is not a folder"
+    if out.is_dir():
+        entries = set(os.listdir(out))
+        if entries and MANIFEST not in entries and not entries <= names | TOOL_NAMES:
+            return f"it is not empty and was not written by this build (no {MANIFEST}); empty or remove it, or choose another --out"
+    return None
+
+
+def manifest(files: dict[str, str]) -> str:
+    return MANIFEST_HEAD + "".join(f"{rel}\n" for rel in sorted(files))
+
+
+def write_output(out: Path, files: dict[str, str], docs: dict[Path, str], root: Path, label: str | None = None) -> None:
+    """Replace the folder `out` with exactly `files` (relative path -> text) and each doc with its text.
+
+    `out` is resolved (a symlink is followed: the tree replaces its target). Builds sharing an output
+    serialise on the lock file `.<out>.lock` beside it, held from staging to the end, so leftovers found
+    while holding it are a dead build's and are removed. The tree is written in full beside out/, the docs
+    beside themselves; then out/ is exchanged with the staged tree in one system call (renameat2
+    RENAME_EXCHANGE) and the docs renamed over the old ones. If a rename fails, the exchange is undone.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _clean_leftovers(out)
+    out, root = Path(os.path.realpath(out)), Path(os.path.realpath(root))
+    label = label or shown(out)
+    names = {rel.split("/", 1)[0] for rel in files}
+    reason = path_refusal(out, root) or state_refusal(out, names)
+    if reason:
+        raise WriteFailed([refused(label, reason)])
+    bad = [rel for rel in files if not _inside(rel) or rel == MANIFEST]
+    if bad:
+        raise WriteFailed([f"{label}: refusing to write outside it: {rel}" for rel in sorted(bad)])
+    staging = None
+    staged: list[StagedDoc] = []
+    try:
+        for folder in sorted({p.parent for p in docs}):
+            _make_dir(folder)
+        with _locked(out.parent / f".{out.name}.lock", label), contextlib.ExitStack() as held:
+            for folder in sorted({p.parent for p in docs}):
+                held.enter_context(_locked(folder, shown(folder)))  # builds with another --out share the docs
+            reason = state_refusal(out, names)  # again: the build we waited for may have changed it
+            if reason:
+                raise WriteFailed([refused(label, reason)])
+            _clean_leftovers(out, docs)
+            try:
+                staging = _stage_tree(out, files)
+                staged = _stage_docs(docs)
+                _commit(out, staging, staged)
+            finally:  # still under the lock: after a commit, the old tree and the old docs' links
+                _discard(staging, staged)
+    except OSError as err:
+        raise WriteFailed([_describe(err, out, staging, label)]) from None
+
+
+def _inside(rel: str) -> bool:
+    parts = rel.split("/")
+    return not rel.startswith("/") and all(part not in ("", ".", "..") for part in parts)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, label: str):
+    """Hold flock on `path` (a lock file, created, or a folder). Waits up to LOCK_WAIT s, saying so once."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if path.is_dir() else os.O_CREAT), FILE_MODE)
+    except OSError as err:
+        raise WriteFailed([f"{label}: cannot create the lock {shown(path)}: {err.strerror}"]) from None
+    try:
+        deadline, told = time.monotonic() + LOCK_WAIT, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                pass
+            if time.monotonic() >= deadline:
+                raise WriteFailed([f"{label}: another build held its lock ({shown(path)}) for {LOCK_WAIT:g} s; try again when it is done"])
+            if not told:
+                print(f"{label}: another build is writing it; waiting (up to {LOCK_WAIT:g} s)", file=sys.stderr)
+                told = True
+            time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock, as the kernel does for a killed build
+
+
+def _make_dir(path: Path) -> None:
+    if not path.is_dir():
+        os.mkdir(path, DIR_MODE)
+        os.chmod(path, DIR_MODE)  # mkdir's mode is cut by the umask
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)  # open's mode is cut by the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as err:
+        err.filename = err.filename or os.fspath(path)  # a full disk names the file being written
+        raise
+    finally:
+        os.close(fd)
+
+
+def _stage_tree(out: Path, files: dict[str, str]) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
-        root = staging.resolve()
+        os.chmod(staging, DIR_MODE)  # mkdtemp makes it 0700, and it becomes out/
+        made = {staging}
         for rel in sorted(files):
-            target = (staging / rel).resolve()
-            if root not in target.parents:
-                raise ValueError(f"refusing to write outside {out}: {rel}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(files[rel])
-        if out.exists() and _exchange(staging, out):
-            shutil.rmtree(staging, ignore_errors=True)  # staging now holds the old tree
-            return
-        if out.exists():  # no atomic exchange here: two renames, and a window with no out/ at all
-            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, retired / out.name)
-            os.rename(staging, out)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(staging, out)
+            target = staging / rel
+            for folder in reversed(target.parents):
+                if folder not in made and staging in folder.parents:
+                    _make_dir(folder)
+                    made.add(folder)
+            _write_new(target, files[rel].encode("utf-8"))
+        _write_new(staging / MANIFEST, manifest(files).encode("utf-8"))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return staging
+
+
+def _stage_docs(docs: dict[Path, str]) -> list[StagedDoc]:
+    """Each doc whose text or mode changed, written in full beside it (an unchanged doc keeps its time stamp)."""
+    staged: list[StagedDoc] = []
+    try:
+        for target in sorted(docs):
+            data = docs[target].encode("utf-8")
+            if target.is_file() and target.read_bytes() == data and target.stat().st_mode & 0o777 == FILE_MODE:
+                continue
+            staged.append(StagedDoc(target, Path(tempfile.mktemp(prefix=f".{target.name}.new-", dir=target.parent))))
+            _write_new(staged[-1].tmp, data)
+    except BaseException:
+        _discard(None, staged)
+        raise
+    return staged
+
+
+def _commit(out: Path, staging: Path, staged: list[StagedDoc]) -> None:
+    """Exchange out/ with the staged tree, then rename each doc into place; undo it all if a step fails.
+
+    SIGINT and SIGTERM are held for these few system calls, so Ctrl-C cannot land between a step and its
+    undo: it takes effect once everything is in place (out/ whole and new), or before it started."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        undo = _swap_in(out, staging)
+        try:
+            for doc in staged:
+                if doc.target.is_file():  # kept until the end so a later failure can put it back
+                    doc.backup = doc.target.with_name(doc.tmp.name.replace(".new-", ".old-", 1))
+                    os.link(doc.target, doc.backup)
+                try:
+                    os.rename(doc.tmp, doc.target)
+                except OSError as err:
+                    err.filename = os.fspath(doc.target)  # name the doc, not its staged copy
+                    raise
+                doc.placed = True
+        except BaseException:
+            for doc in reversed(staged):
+                if doc.placed and doc.backup:
+                    os.rename(doc.backup, doc.target)
+                elif doc.placed:
+                    os.unlink(doc.target)
+                doc.placed = False
+            undo()
+            raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _swap_in(out: Path, staging: Path):
+    """Put the staged tree at `out`; return the function that puts the old state back."""
+    if not os.path.lexists(out):
+        os.rename(staging, out)
+        return lambda: os.rename(out, staging)
+    if _exchange(staging, out):  # staging now holds the old tree, removed by _discard
+        return lambda: _exchange(staging, out)
+    # No atomic exchange here: two renames, and a window with no out/ at all (restored by the next build).
+    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.rename(out, retired / out.name)
+    os.rename(staging, out)
+    os.rename(retired / out.name, staging)  # staging holds the old tree, as after an exchange
+
+    def undo():
+        os.rename(out, retired / out.name)
+        os.rename(staging, out)
+        os.rename(retired / out.name, staging)
+
+    return undo
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -157,30 +378,49 @@ def _exchange(a: Path, b: Path) -> bool:
     except (OSError, AttributeError):
         return False
     at_fdcwd, rename_exchange = -100, 2
-    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    return result == 0
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL):  # kernel or filesystem without RENAME_EXCHANGE
+        return False
+    raise OSError(code, os.strerror(code), os.fspath(b))
 
 
-def _clean_leftovers(out: Path) -> None:
-    """A build killed mid-way leaves its staging folder (or, without the atomic exchange, the old tree
-    put aside with no out/). Restore the old tree if out/ is missing, then drop the leftovers."""
+def _discard(staging: Path | None, staged: list[StagedDoc]) -> None:
+    """Remove what a build staged and did not put in place (after a commit: the old tree and old docs)."""
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
+    for doc in staged:  # a staged copy already renamed into place is gone from its staged name
+        for path in (doc.tmp, doc.backup):
+            if path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+
+
+def _clean_leftovers(out: Path, docs: dict[Path, str]) -> None:
+    """Leftovers of a killed build: its staging folder, its staged docs, or (without the atomic exchange)
+    the old tree put aside with no out/. Called with the locks held, so none of them is a live build's."""
     old = sorted(out.parent.glob(f".{out.name}.old-*"))
-    if not out.exists():
+    if not os.path.lexists(out):
         for folder in old:
             if (folder / out.name).is_dir():
                 os.rename(folder / out.name, out)
                 break
     for folder in old + sorted(out.parent.glob(f".{out.name}.new-*")):
         shutil.rmtree(folder, ignore_errors=True)
+    for target in docs:
+        for path in sorted(target.parent.glob(f".{target.name}.new-*")) + sorted(target.parent.glob(f".{target.name}.old-*")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
 
-def write_file(path: Path, text: str) -> bool:
-    """Write one file atomically if its content changed. Returns True when it changed."""
-    path = Path(path)
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return True
+def _describe(err: OSError, out: Path, staging: Path | None, label: str) -> str:
+    """One line for a filesystem error: the path as the user knows it (out/..., not the staging folder)."""
+    name = os.fspath(err.filename) if err.filename is not None else None
+    if name is None or name.startswith(os.fspath(out.parent / f".{out.name}.")):
+        where = label
+        if name and staging is not None and name.startswith(os.fspath(staging) + os.sep):
+            where = f"{label}/{os.path.relpath(name, staging)}"
+    else:
+        where = shown(name)
+    return f"{where}: {err.strerror or err}"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from conftest import ROOT
+
 from dashkit import promql
+from dashkit.pipeline import build
 from dashkit.live.check import grafana_intervals
 
 
@@ -30,3 +33,17 @@ def test_variable_formats_expand_as_grafana_writes_them():
     )
     assert promql.substitute('x{a=~"${s:regex}"}', {"s": ".*"})[0] == 'x{a=~".*"}', "a custom All value is never escaped"
     assert promql.variable_references('{client=~"$service"} ${level:regex}') == [("service", None, "$service"), ("level", "regex", "${level:regex}")]
+
+
+def test_a_raw_counter_is_refused_where_its_value_is_read_and_allowed_where_only_presence_is(tree):
+    from conftest import ROOT
+
+    from dashkit.pipeline import build
+
+    catalog = build(ROOT).catalog
+    raw = "counter failover_events_total used without rate() or increase(): its raw value only ever climbs"
+    assert promql.check_expr("sum by (component) (failover_events_total)", catalog)[0] == [raw]
+    assert promql.check_expr("failover_events_total offset 15m", catalog)[0] == [raw]
+    # count() and the right side of unless/and read which series exist: how a first increment is found
+    assert promql.check_expr("count by (component) (failover_events_total unless failover_events_total offset 15m)", catalog)[0] == []
+    assert promql.check_expr("up unless failover_events_total", catalog)[0] == []

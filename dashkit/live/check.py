@@ -184,16 +184,17 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
             step = macros.pop("step")
             kind = panel.get("datasource", {}).get("type")
             declared = expect.get(dash.get("uid"), {}).get(panel.get("id"), {})
-            wanted = _expectation(declared, scenario, panel, catalog, defaults.get("job"))
             if kind in ("loki", "tempo"):
                 _check_filters(dash, panel, variables, picks, defaults, kind, report)
                 language = "LogQL" if kind == "loki" else "TraceQL/service map"
                 report.not_run[language] = report.not_run.get(language, 0) + len(panel.get("targets", []))
                 continue
-            empty_targets: list[tuple[str, str, bool]] = []
             for target in panel.get("targets", []):
                 report.targets += 1
                 where = f"{dash['title']} › {panel['title']} [{target['refId']}]"
+                # a query's own expectation, else the panel's, else what the scenario implies
+                own = dict(declared.get("*", {}), **declared.get(target["refId"], {}))
+                wanted = _expectation(own, scenario, target, catalog, defaults.get("job"), rules, panel)
                 expr, missing = interpolate(target["expr"], dict(defaults, **macros), "prometheus")
                 if missing:
                     report.findings.append(Finding(where, target["expr"], f"undefined variable(s): {', '.join(missing)}"))
@@ -207,13 +208,8 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
                     spent += elapsed
                     touched += _samples(answer)
                     report.slowest.append((elapsed, where, expr))
-                # In a scenario a panel shows No data only when all its queries are empty (one missing line,
-                # such as failures on a healthy service, is what the person should see).
-                lenient = scenario is not None and len(panel.get("targets", [])) > 1
-                shown = _judge(answer, panel, where, expr, report, wanted, end, defer_empty=lenient)
+                _judge(answer, panel, where, expr, report, wanted, end)
                 _remember(report, dash, panel, answer, end)
-                if lenient:
-                    empty_targets.append((where, expr, shown))
                 if isinstance(wanted, dict):
                     continue  # empty by declaration: other selections cannot make it show data either
                 for name, _fmt, _text in promql.variable_references(target["expr"]):
@@ -221,10 +217,7 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
                         report.selections += 1
                         varied, _ = interpolate(target["expr"], dict(defaults, **macros, **{name: value}), "prometheus")
                         answer = _query(prom, varied, target, start, end, step, False)
-                        _judge(answer, panel, f"{where} with ${name} = {label}", varied, report, "data", end, defer_empty=lenient)
-            if empty_targets and not isinstance(wanted, dict) and not any(shown for _, _, shown in empty_targets):
-                where, expr, _ = empty_targets[0]
-                report.findings.append(Finding(where, expr, "empty result: every query of the panel is empty, it would show No data"))
+                        _judge(answer, panel, f"{where} with ${name} = {label}", varied, report, "data", end)
         report.query_ms[dash["title"]] = spent
         report.samples[dash["title"]] = touched
     for text, where, quiet_when_empty in rule_expressions(rules):
@@ -254,26 +247,47 @@ def _query(prom, expr: str, target: dict, start: int, end: int, step: int, stats
     return prom.query_range(expr, start, end, step, stats=stats)
 
 
-def _expectation(declared: dict, scenario, panel: dict, catalog: dict, job: str | None = None):
-    """'data', 'zero' or {'empty': reason} for this panel in this scenario."""
+def _expectation(declared: dict, scenario, target: dict, catalog: dict, job: str | None = None, rules=None, panel: dict | None = None):
+    """'data', 'zero' or {'empty': reason} for one query in this scenario: as declared in values, else what
+    the scenario itself implies (a target gone for good, metrics a fresh deployment does not export)."""
     if scenario is None:
         return "data"
     if scenario.name in declared:
         return declared[scenario.name]
-    if job and any(e["kind"] == "absent" and e["service"] == job and e.get("minutes", 30) * 60 >= DEFAULT_RANGE for e in scenario.events):
-        return {"empty": f"{job} has had no scrape target for the whole time range in this scenario"}
-    if job and any(e["kind"] == "absent" and e["service"] == job for e in scenario.events) and _is_instant(panel):
-        return {"empty": f"{job} has no scrape target now in this scenario, and the panel shows now"}
+    gone = [e for e in scenario.events if e["kind"] == "absent" and e["service"] == job]
+    if any(e.get("minutes", 30) * 60 >= DEFAULT_RANGE for e in gone):
+        return {"empty": f"{job} has had no scrape target for the whole time range in this scenario", "implied": True}
+    if gone and target.get("instant"):
+        return {"empty": f"{job} has no scrape target now in this scenario, and the query shows now", "implied": True}
     if scenario.only_standard:  # declared once for the scenario: panels of metrics not yet exported
-        for target in panel.get("targets", []) if panel.get("datasource", {}).get("type") == "prometheus" else []:
-            placeholder = {name: "5m" for name, _, _ in promql.variable_references(target["expr"])}
-            expr, _ = promql.substitute(target["expr"], placeholder)
-            for name in promql.analyse(expr, catalog)[1]:
-                for raw in catalog.get(name, {}).get("from", [name]):
-                    metric = catalog.get(raw)
-                    if metric is not None and not metric.get("recorded") and not scenario.exported(raw, metric):
-                        return {"empty": scenario.only_standard}
+        placeholder = {name: "5m" for name, _, _ in promql.variable_references(target["expr"])}
+        expr, _ = promql.substitute(target["expr"], placeholder)
+        if any(not _available(name, scenario, catalog, _fallbacks(rules)) for name in promql.analyse(expr, catalog)[1]):
+            return {"empty": scenario.only_standard, "implied": True}  # may still show a guarded 0
     return "data"
+
+
+def _fallbacks(rules) -> set[str]:
+    """Recorded series whose rule is `a or b or c`: they exist when any one source does."""
+    found = set()
+    for rule in (rules.recording if rules is not None else []):
+        try:
+            node = promql.parse(rule["expr"])
+        except ValueError:
+            continue
+        if type(node).__name__ == "BinaryExpr" and str(node.op) == "or":
+            found.add(rule["record"])
+    return found
+
+
+def _available(name: str, scenario, catalog: dict, fallbacks: set[str]) -> bool:
+    metric = catalog.get(name)
+    if metric is None:
+        return True
+    if not metric.get("recorded"):
+        return scenario.exported(name, metric)
+    sources = [_available(raw, scenario, catalog, fallbacks) for raw in metric.get("from", [])]
+    return any(sources) if name in fallbacks else all(sources)
 
 
 def _is_instant(panel: dict) -> bool:
@@ -342,20 +356,21 @@ def _samples(answer: dict) -> int:
     return int((answer.get("data") or {}).get("stats", {}).get("samples", {}).get("totalQueryableSamples", 0))
 
 
-def _judge(answer: dict, panel: dict, where: str, expr: str, report: Report, wanted="data", end: int | None = None,
-           defer_empty: bool = False) -> bool:
+def _judge(answer: dict, panel: dict, where: str, expr: str, report: Report, wanted="data", end: int | None = None) -> bool:
     """Record what is wrong with one query's answer. Returns whether it showed anything."""
     if answer.get("status") != "success":
         report.findings.append(Finding(where, expr, f"query failed: {answer.get('error', answer)}"))
         return False
     result = answer["data"]["result"]
     if isinstance(wanted, dict):
-        report.expected_empty.append(f"{where}: {wanted['empty']}")
+        if result and not wanted.get("implied"):  # a stale reason hides nothing today, but would hide the next real gap
+            report.findings.append(Finding(where, expr, f"declared empty in {report.scenario} ({wanted['empty']}) but shows data: drop the declaration"))
+        else:
+            report.expected_empty.append(f"{where}: {wanted['empty']}")
         return bool(result)
     if not result:
-        if not defer_empty:
-            zero = " where a person expects 0" if wanted == "zero" else ""
-            report.findings.append(Finding(where, expr, f"empty result: the panel would show No data{zero}"))
+        zero = " where a person expects 0" if wanted == "zero" else ""
+        report.findings.append(Finding(where, expr, f"empty result: the panel would show No data{zero}"))
         return False
     lasts = [float((series["values"][-1] if "values" in series else series["value"])[1]) for series in result]
     if wanted == "zero":

@@ -146,6 +146,7 @@ class Shape:
     latency: list = field(default_factory=list)  # (from index, factor)
     gauge: list = field(default_factory=list)  # (from index, value)
     bounds: dict | None = None  # gauge min/max override
+    born: bool = False  # created mid-window by its first increment: a client exports it from 1, never from 0
 
 
 def shape_for(scenario: Scenario, name: str, metric: dict, job: str, labels: dict, n: int, step: int,
@@ -178,14 +179,10 @@ def shape_for(scenario: Scenario, name: str, metric: dict, job: str, labels: dic
                 shape.latency.append((begin, event["factor"]))
             elif kind == "gauge":
                 shape.gauge.append((begin, float(event["value"])))
-    if not scenario.exported(name, metric):
-        if created_by_event is None:
-            return None
-        shape.first = created_by_event
-    elif scenario.errors_absent and error:
+    if not scenario.exported(name, metric) or (scenario.errors_absent and error):
         if created_by_event is None:
             return None  # a client library creates the labelled series on its first increment
-        shape.first = created_by_event
+        shape.first, shape.born = created_by_event, True
     return shape if shape.first < shape.last else None
 
 
@@ -277,6 +274,8 @@ def _counter(name, labels, hint, times, phase, shape: Shape, step):
             value = 0.0
         elif i > shape.first:
             value += _rate_at(i, n, phase, base, shape) * step
+        elif shape.born:  # its first sample already counts the increment that created it
+            value = max(1.0, _rate_at(i, n, phase, base, shape) * step)
         parts.append(f"{head} {_fmt(value)} {times[i]}\n")
     yield "".join(parts)
 
