@@ -5,8 +5,8 @@ from __future__ import annotations
 from conftest import ROOT
 
 from dashkit import promql
-from dashkit.pipeline import build
 from dashkit.live.check import grafana_intervals
+from dashkit.pipeline import build
 
 
 def test_grafana_intervals_for_a_1000_px_panel_and_a_100_point_stat():
@@ -36,9 +36,7 @@ def test_variable_formats_expand_as_grafana_writes_them():
 
 
 def test_a_raw_counter_is_refused_where_its_value_is_read_and_allowed_where_only_presence_is(tree):
-    from conftest import ROOT
 
-    from dashkit.pipeline import build
 
     catalog = build(ROOT).catalog
     raw = "counter failover_events_total used without rate() or increase(): its raw value only ever climbs"
