@@ -7,10 +7,15 @@ filesystem), exits 1, and leaves out/ exactly as it was. Ctrl-C exits 130, out/ 
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-from pathlib import Path
+import signal
+
+if __name__ == "__main__":  # Ctrl-C is held until the handler at the bottom can make it a quiet exit 130
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 
@@ -22,9 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="run every check, write nothing")
     args = parser.parse_args(argv)
     out = args.out or args.root / "out"
-    # Imported here, not at the top, so a Ctrl-C during the imports is handled like any other.
-    from dashkit.pipeline import BuildFailed, WriteFailed, build, build_and_write
-    from dashkit.write import shown
+    # Ctrl-C is held while the modules load (a tenth of a second): jsonschema_rs imports `decimal` from
+    # Rust, where a KeyboardInterrupt becomes a panic with its own message instead of a quiet exit 130.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        from dashkit.pipeline import BuildFailed, WriteFailed, build, build_and_write
+        from dashkit.write import shown
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     try:
         result = build(args.root) if args.check else build_and_write(args.root, out)
@@ -64,10 +74,13 @@ def last_resort(error: BaseException) -> int:
 
 if __name__ == "__main__":
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a Ctrl-C held so far lands here
         code = main()
     except KeyboardInterrupt:
         code = 130  # Ctrl-C: quiet; whatever was staged is removed, out/ is whole
-    except Exception as error:
+    except SystemExit:
+        raise
+    except BaseException as error:  # BaseException: an extension's panic (pyo3) is not an Exception
         if os.environ.get("DASHKIT_TRACEBACK"):
             raise
         code = last_resort(error)

@@ -63,6 +63,7 @@ class AlertSpec:
     runbook: str
     src: Source
     no_data: str = "NoData"  # Grafana's noDataState for this alert, chosen in values with a reason
+    no_data_quiet: bool = False  # no data is the alert's quiet state (absent(), a counter before its first event)
 
 
 @dataclass
@@ -348,6 +349,7 @@ def _alerts(alerts: list, src: Source, presets: dict, problems: list[Problem]) -
                 runbook=alert["runbook"],
                 src=a_src,
                 no_data=alert["no_data"]["state"],
+                no_data_quiet=alert["no_data"].get("quiet", False),
             )
         )
     return out

@@ -308,7 +308,11 @@ def _stage_docs(docs: dict[Path, str]) -> list[StagedDoc]:
             if target.is_file() and target.read_bytes() == data and target.stat().st_mode & 0o777 == FILE_MODE:
                 continue
             staged.append(StagedDoc(target, Path(tempfile.mktemp(prefix=f".{target.name}.new-", dir=target.parent))))
-            _write_new(staged[-1].tmp, data)
+            try:
+                _write_new(staged[-1].tmp, data)
+            except OSError as err:
+                err.filename = os.fspath(target)  # name the doc, not its staged copy
+                raise
     except BaseException:
         _discard(None, staged)
         raise

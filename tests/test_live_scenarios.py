@@ -70,7 +70,7 @@ def run(prom, name: str, boards=None, rules=None) -> check.Report:
     boards = boards if boards is not None else [d.json for d in result().dashboards]
     report = check.run(boards, result().rules, result().catalog, prom, synth.DEFAULT_WINDOW, stats=False,
                        expect=expectations(result()), scenario=scenario(name))
-    alerts.evaluate(rules or result().rules, prom, synth.DEFAULT_WINDOW.end, scenario(name), report)
+    alerts.evaluate(rules or result().rules, prom, synth.DEFAULT_WINDOW.end, scenario(name), report, result().catalog)
     return report
 
 
@@ -137,6 +137,20 @@ def test_a_rule_that_pages_on_no_data_is_caught_in_the_healthy_scenario(servers)
 
 
 @needs_prometheus
+def test_a_rule_whose_query_answers_nothing_on_a_healthy_service_is_named(servers):
+    """noDataState OK keeps a rule quiet when its query answers nothing, which also hides a query that can
+    never answer (a label typo): on a service that is up and exports the metrics, that is a finding."""
+    rules = copy.copy(result().rules)
+    memory = next(r for r in rules.alerts if r.spec.name == "HighMemoryUsage" and r.group == "api-gateway")
+    blind = dataclasses.replace(memory, expr=memory.expr.replace('job="api-gateway"', 'job="api-gateway", instance="typo"'))
+    rules.alerts = [blind if r is memory else r for r in rules.alerts]
+    report = run(servers("healthy"), "healthy", [], rules)
+    assert [f"{f.where}: {f.message}" for f in report.findings] == [
+        "alert HighMemoryUsage (api-gateway): its query answers nothing in healthy although api-gateway is up and exports what it reads: "
+        "the rule sits in Normal (no data) and could never fire"]
+
+
+@needs_prometheus
 def test_an_expected_alert_that_stays_quiet_is_named(servers):
     quiet = dataclasses.replace(scenario("healthy"), alerts=(("HighErrorRate", "api-gateway", "critical"),))
     report = check.Report("healthy")
@@ -148,11 +162,11 @@ def test_an_expected_alert_that_stays_quiet_is_named(servers):
 
 
 @needs_prometheus
-def test_a_panel_declared_empty_that_shows_a_zero_is_fine_but_an_undeclared_empty_is_not(servers):
+def test_a_panel_declared_zero_that_shows_another_value_is_named(servers):
     """`expect: {healthy: zero}` is checked as a value: a panel that shows 1 where 0 is declared fails."""
     dash = board("API Gateway")
     status = panel(dash, "Status")
-    declared = {dash["uid"]: {status["id"]: {"healthy": "zero"}}}
+    declared = {dash["uid"]: {status["id"]: {"*": {"healthy": "zero"}}}}  # as assembled: "*" is the panel's own
     report = check.run([dash], None, result().catalog, servers("healthy"), synth.DEFAULT_WINDOW, stats=False,
                        expect=declared, scenario=scenario("healthy"))
     assert [f"{f.where}: {f.message}" for f in report.findings if "Status" in f.where] == [

@@ -17,9 +17,11 @@ import math
 import re
 from dataclasses import dataclass
 
-from .check import Finding, Report
+from .. import promql
+from .check import Finding, Report, available, fallbacks_of
 
 EVALUATION = 60  # seconds between rule evaluations (values/rules.yaml interval)
+NO_DATA_OK = "Normal (no data)"  # noDataState OK: quiet, but only because the query answered nothing
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def grafana_state(prom, rule, end: int) -> str:
     result = answer["data"]["result"]
     at_end = [s for s in result if any(int(t) == end for t, _ in s["values"])]
     if not at_end:
-        return {"OK": "Normal", "Alerting": "Alerting", "NoData": "NoData", "KeepLast": "Normal"}[rule.spec.no_data]
+        return {"OK": NO_DATA_OK, "Alerting": "Alerting", "NoData": "NoData", "KeepLast": "KeepLast"}[rule.spec.no_data]
     for series in at_end:
         values = {int(t): float(v) for t, v in series["values"]}  # reduce: the one value per evaluation
         if all(t in values and _holds(values[t], rule.spec.op, rule.spec.value) for t in times):
@@ -96,7 +98,18 @@ def _check_linked_panel(rule, report: Report, where: str) -> None:
         report.findings.append(Finding(where, "", f"fires, but the panel it links to ('{title}') shows {shown}, not {rule.spec.op} {rule.spec.value:g}"))
 
 
-def evaluate(rules, prom, end: int, scenario, report: Report) -> list[AlertState]:
+def _blind(rule, scenario, catalog: dict, fallbacks: set[str]) -> bool:
+    """A rule whose query answered nothing although its service is up and every metric it reads exists
+    in this scenario: in production it would sit in Normal and could never fire."""
+    if rule.spec.no_data_quiet or scenario is None:
+        return False
+    if any(e["kind"] in ("down", "absent") and e["service"] == rule.group for e in scenario.events):
+        return False
+    names = promql.analyse(rule.expr, catalog)[1]
+    return all(available(name, scenario, catalog, fallbacks) for name in names)
+
+
+def evaluate(rules, prom, end: int, scenario, report: Report, catalog: dict | None = None) -> list[AlertState]:
     """Every alert's state at `end`, checked against the scenario's list of what fires."""
     if rules is None:
         return []
@@ -105,6 +118,7 @@ def evaluate(rules, prom, end: int, scenario, report: Report) -> list[AlertState
         states.append(AlertState(rule.spec.name, rule.group, rule.spec.severity, prometheus_state(prom, rule, end), grafana_state(prom, rule, end)))
     report.alerts = states
     rule_of = {(r.spec.name, r.group, r.spec.severity): r for r in rules.alerts}
+    fallbacks = fallbacks_of(rules)
     expected = set(scenario.alerts) if scenario is not None else set()
     for state in states:
         key = (state.alert, state.service, state.severity)
@@ -118,8 +132,11 @@ def evaluate(rules, prom, end: int, scenario, report: Report) -> list[AlertState
             continue
         if state.prometheus in ("firing", "error"):
             report.findings.append(Finding(where, "", f"Prometheus rule is {state.prometheus} in {report.scenario}, which expects it quiet"))
-        if state.grafana in ("Alerting", "NoData", "Error"):
+        if state.grafana in ("Alerting", "NoData", "Error", "KeepLast"):
             report.findings.append(Finding(where, "", f"Grafana rule is {state.grafana} in {report.scenario}, which expects it quiet"))
+        elif state.grafana == NO_DATA_OK and catalog is not None and _blind(rule_of[key], scenario, catalog, fallbacks):
+            report.findings.append(Finding(where, rule_of[key].expr, f"its query answers nothing in {report.scenario} although {state.service} is up "
+                                           "and exports what it reads: the rule sits in Normal (no data) and could never fire"))
     known = {(s.alert, s.service, s.severity) for s in states}
     for alert, service, severity in sorted(expected - known):
         close = [s for s in states if s.alert == alert and s.service == service]

@@ -262,12 +262,12 @@ def _expectation(declared: dict, scenario, target: dict, catalog: dict, job: str
     if scenario.only_standard:  # declared once for the scenario: panels of metrics not yet exported
         placeholder = {name: "5m" for name, _, _ in promql.variable_references(target["expr"])}
         expr, _ = promql.substitute(target["expr"], placeholder)
-        if any(not _available(name, scenario, catalog, _fallbacks(rules)) for name in promql.analyse(expr, catalog)[1]):
+        if any(not available(name, scenario, catalog, fallbacks_of(rules)) for name in promql.analyse(expr, catalog)[1]):
             return {"empty": scenario.only_standard, "implied": True}  # may still show a guarded 0
     return "data"
 
 
-def _fallbacks(rules) -> set[str]:
+def fallbacks_of(rules) -> set[str]:
     """Recorded series whose rule is `a or b or c`: they exist when any one source does."""
     found = set()
     for rule in (rules.recording if rules is not None else []):
@@ -280,13 +280,13 @@ def _fallbacks(rules) -> set[str]:
     return found
 
 
-def _available(name: str, scenario, catalog: dict, fallbacks: set[str]) -> bool:
+def available(name: str, scenario, catalog: dict, fallbacks: set[str]) -> bool:
     metric = catalog.get(name)
     if metric is None:
         return True
     if not metric.get("recorded"):
         return scenario.exported(name, metric)
-    sources = [_available(raw, scenario, catalog, fallbacks) for raw in metric.get("from", [])]
+    sources = [available(raw, scenario, catalog, fallbacks) for raw in metric.get("from", [])]
     return any(sources) if name in fallbacks else all(sources)
 
 

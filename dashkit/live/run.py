@@ -129,6 +129,6 @@ def live(build: Build, workdir: Path, preset: str = "default", scenario: synth.S
     with Prometheus(tsdb, rule_files=rule_files, workdir=workdir) as prom:
         report = check.run(dashboards, build.rules, build.catalog, prom, window, expect=expectations(build), scenario=named)
         if named is not None:
-            alerts.evaluate(build.rules, prom, window.end, named, report)
+            alerts.evaluate(build.rules, prom, window.end, named, report, build.catalog)
     timings.queries = time.perf_counter() - began
     return report, timings, counts
