@@ -7,13 +7,14 @@ filesystem), exits 1, and leaves out/ exactly as it was. Ctrl-C exits 130, out/ 
 
 from __future__ import annotations
 
-import signal
+import _signal  # built in, loads no Python code: the mask below comes first thing
 
 if __name__ == "__main__":  # Ctrl-C is held until the handler at the bottom can make it a quiet exit 130
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGINT})
 
 import argparse  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -84,4 +85,7 @@ if __name__ == "__main__":
         if os.environ.get("DASHKIT_TRACEBACK"):
             raise
         code = last_resort(error)
+    # Held again for the exit: the interpreter's shutdown resets SIGINT to its default, and a Ctrl-C there
+    # would end a finished build by the signal instead of with its exit status.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     sys.exit(code)

@@ -240,3 +240,21 @@ def test_a_scenario_naming_a_missing_service_or_metric_is_one_line_each(project)
         ": scenarios.incident.events[0].service: unknown service 'platform-service' (did you mean 'platform-services'?)")
     assert lines[1].endswith("metric: a gauge event needs a catalog metric (did you mean 'automation_services_file_queue_depth'?)")
     assert lines[2] == "live check not run: 2 problem(s) in values/scenarios.yaml"
+
+
+def test_every_alert_is_expected_to_fire_in_some_scenario():
+    """An alert no scenario fires is an alert whose condition nothing shows to work (a query over the
+    wrong scale, a typo in a label) until the day it should have paged."""
+    expected = {alert for s in scenarios_of(result()) for alert, _, _ in s.alerts}
+    assert sorted({r.spec.name for r in result().rules.alerts} - expected) == []
+
+
+@needs_prometheus
+def test_a_time_series_drawn_outside_its_units_range_is_named(servers):
+    dash = board("API Gateway")
+    cpu = next(p for top in dash["panels"] for p in [top, *top.get("panels", [])]
+               if p.get("type") == "timeseries" and p["fieldConfig"]["defaults"].get("unit") == "percentunit" and "cpu" in p["targets"][0]["expr"])
+    cpu["targets"][0]["expr"] = f"100 * ({cpu['targets'][0]['expr']})"  # a share written as a percentage
+    found = [f"{f.where}: {f.message}" for f in run(servers("healthy"), "healthy", [dash]).findings]
+    assert found and all(f.startswith(f"API Gateway › {cpu['title']} [A]") and f.endswith("is outside the sensible range of unit percentunit [0, 1]")
+                         for f in found), found

@@ -61,6 +61,11 @@ def main() -> int:
     text = write_reports(ROOT / "out" / "reports", results, cover, time.perf_counter() - began)
     print(text)
     failed = False
+    if not args.scenario:  # with every scenario run, every alert must have been seen firing in one of them
+        fired = {s.alert for _, report, _, _ in results for s in report.alerts if s.prometheus == "firing"}
+        for name in sorted({rule.spec.name for rule in (result.rules.alerts if result.rules else [])} - fired):
+            failed = True
+            print(f"alert {name} fires in no scenario of values/scenarios.yaml: its condition is never shown to work", file=sys.stderr)
     for scenario, report, _, _ in results:
         for finding in report.findings:
             failed = True

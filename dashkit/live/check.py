@@ -252,8 +252,9 @@ def _expectation(declared: dict, scenario, target: dict, catalog: dict, job: str
     the scenario itself implies (a target gone for good, metrics a fresh deployment does not export)."""
     if scenario is None:
         return "data"
-    if scenario.name in declared:
-        return declared[scenario.name]
+    for name in (scenario.name, scenario.like):
+        if name in declared:
+            return declared[name]
     gone = [e for e in scenario.events if e["kind"] == "absent" and e["service"] == job]
     if any(e.get("minutes", 30) * 60 >= DEFAULT_RANGE for e in gone):
         return {"empty": f"{job} has had no scrape target for the whole time range in this scenario", "implied": True}
@@ -378,13 +379,17 @@ def _judge(answer: dict, panel: dict, where: str, expr: str, report: Report, wan
             report.findings.append(Finding(where, expr, f"expected 0, last value {max(lasts, key=abs):g}"))
         else:
             report.zeros += 1
-    if panel.get("type") not in ("stat", "gauge", "bargauge"):
-        return True
-    unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "none")
+    defaults = panel.get("fieldConfig", {}).get("defaults", {})
+    unit = defaults.get("unit", "none")
     low, high = RANGES.get(unit, (0.0 if unit in NON_NEGATIVE else -math.inf, math.inf))
-    for value in lasts:
-        if math.isnan(value) or not low <= value <= high:
-            report.findings.append(Finding(where, expr, f"last value {value:g} is outside the sensible range of unit {unit} [{low:g}, {high:g}]"))
+    high = defaults["max"] if defaults.get("max") is not None and defaults["max"] > high else high  # a panel that says it can exceed 1
+    if panel.get("type") in ("stat", "gauge", "bargauge"):
+        values, what = lasts, "last value"  # what the panel shows
+    else:
+        values, what = [float(v) for s in result for _, v in s.get("values", [s.get("value", (0, "0"))])], "a value"  # every point drawn
+    bad = next((v for v in values if math.isnan(v) or not low <= v <= high), None)
+    if bad is not None:
+        report.findings.append(Finding(where, expr, f"{what} {bad:g} is outside the sensible range of unit {unit} [{low:g}, {high:g}]"))
     return True
 
 

@@ -64,6 +64,8 @@ def scenario_problems(build: Build) -> list[Problem]:
         for metric in scenario.get("gauges", {}):
             if metric not in raw or build.catalog[metric]["type"] != "gauge":
                 problems.append(Problem(here.at("gauges", metric), f"'{metric}' is not a gauge of the catalog{did_you_mean(metric, raw)}"))
+        if scenario.get("like") and scenario["like"] not in build.scenarios:
+            problems.append(Problem(here.at("like"), f"unknown scenario '{scenario['like']}'{did_you_mean(scenario['like'], build.scenarios)}"))
         for i, alert in enumerate(scenario.get("alerts", [])):
             if alert["service"] not in services:
                 problems.append(Problem(here.at("alerts", i, "service"), f"unknown service '{alert['service']}'{did_you_mean(alert['service'], services)}"))

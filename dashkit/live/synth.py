@@ -102,6 +102,7 @@ class Scenario:
     gauges: tuple = ()  # (metric, {min, max}) overrides
     events: tuple = ()  # event dicts as written
     alerts: tuple = ()  # (alert, service, severity) that fire, exactly
+    like: str | None = None  # panels expect here what they declare for that scenario
 
     @classmethod
     def from_values(cls, name: str, doc: dict) -> Scenario:
@@ -109,7 +110,7 @@ class Scenario:
             name, doc.get("description", ""), doc.get("errors") == "absent", frozenset(doc.get("absent_metrics", [])),
             doc.get("only_standard"), doc.get("bursts", False), doc.get("restarts", False),
             tuple(sorted(doc.get("gauges", {}).items())), tuple(doc.get("events", [])),
-            tuple(sorted((a["alert"], a["service"], a["severity"]) for a in doc.get("alerts", []))),
+            tuple(sorted((a["alert"], a["service"], a["severity"]) for a in doc.get("alerts", []))), doc.get("like"),
         )
 
     def exported(self, name: str, metric: dict) -> bool:
