@@ -13,6 +13,7 @@ if __name__ == "__main__":  # Ctrl-C is held until the handler at the bottom can
     _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGINT})
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
@@ -85,7 +86,10 @@ if __name__ == "__main__":
         if os.environ.get("DASHKIT_TRACEBACK"):
             raise
         code = last_resort(error)
-    # Held again for the exit: the interpreter's shutdown resets SIGINT to its default, and a Ctrl-C there
-    # would end a finished build by the signal instead of with its exit status.
+    # Out without the interpreter's shutdown: it resets SIGINT to its default while the Go runtime's threads
+    # (go-jsonnet) still take signals, so a Ctrl-C there ended a finished build by the signal, not its status.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    sys.exit(code)
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

@@ -222,7 +222,7 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
         report.samples[dash["title"]] = touched
     for text, where, quiet_when_empty in rule_expressions(rules):
         report.rules += 1
-        _judge_rule(prom.query(text, end), where, text, report, scenario if not quiet_when_empty else True)
+        _judge_rule(prom.query(text, end), where, text, report, must_answer=scenario is None and not quiet_when_empty)
     report.slowest.sort(reverse=True)
     return report
 
@@ -393,10 +393,10 @@ def _judge(answer: dict, panel: dict, where: str, expr: str, report: Report, wan
     return True
 
 
-def _judge_rule(answer: dict, where: str, expr: str, report: Report, scenario) -> None:
-    """A rule's measured quantity: it may be empty in a scenario without the series it reads (a quiet
-    failover counter), which the alert evaluation judges; it must never fail."""
+def _judge_rule(answer: dict, where: str, expr: str, report: Report, must_answer: bool) -> None:
+    """A rule's measured quantity must never fail. In the busy dataset (every series exists) it must also
+    answer; in a scenario, emptiness is judged by the alert evaluation, which knows the scenario."""
     if answer.get("status") != "success":
         report.findings.append(Finding(where, expr, f"query failed: {answer.get('error', answer)}"))
-    elif scenario is None and not answer["data"]["result"]:  # in the busy dataset every series exists
-        report.findings.append(Finding(where, expr, "empty result: the panel would show No data"))
+    elif must_answer and not answer["data"]["result"]:
+        report.findings.append(Finding(where, expr, "empty result: the rule's query answers nothing"))
