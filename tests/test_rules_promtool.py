@@ -172,9 +172,11 @@ def recording_tests() -> list[dict]:
     }
     cases = [{"expr": expr, "eval_time": EVAL, "exp_samples": [{"labels": _labels(expr.split("{")[0], labels), "value": value}]}
              for expr, (labels, value) in expected.items()]
-    # An idle service (counters exist, no requests): its error ratio is no sample at all ("No traffic"), never NaN.
-    idle = {"interval": "1m", "input_series": [{"series": 'http_requests_total{job="idle", status="200"}', "values": "5x40"}],
+    # An idle service (counters exist, no requests): its error ratio and latency are no sample ("No traffic"), never NaN.
+    idle = {"interval": "1m", "input_series": [{"series": 'http_requests_total{job="idle", status="200"}', "values": "5x40"},
+                                               *histogram("idle", {"0.5": 0, "+Inf": 0})],
             "promql_expr_test": [
+                {"expr": 'job:http_request_duration_seconds:p95_rate5m{job="idle"}', "eval_time": EVAL, "exp_samples": []},
                 {"expr": 'job:http_requests:rate5m{job="idle"}', "eval_time": EVAL,
                  "exp_samples": [{"labels": 'job:http_requests:rate5m{job="idle"}', "value": 0}]},
                 {"expr": 'job:http_request_errors_per_requests:ratio_rate5m{job="idle"}', "eval_time": EVAL, "exp_samples": []},
