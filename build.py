@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import _signal  # built in, loads no Python code: the mask below comes first thing
 
-if __name__ == "__main__":  # Ctrl-C is held until the handler at the bottom can make it a quiet exit 130
+if __name__ == "__main__":  # Ctrl-C is held until main() can make it a quiet exit 130
     _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGINT})
 
 import argparse  # noqa: E402
@@ -31,12 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.root / "out"
     # Ctrl-C is held while the modules load (a tenth of a second): jsonschema_rs imports `decimal` from
     # Rust, where a KeyboardInterrupt becomes a panic with its own message instead of a quiet exit 130.
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
+    from dashkit.interrupts import interrupts_held
+
+    with interrupts_held():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one held since the start lands here
         from dashkit.pipeline import BuildFailed, WriteFailed, build, build_and_write
         from dashkit.write import shown
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     try:
         result = build(args.root) if args.check else build_and_write(args.root, out)
@@ -74,21 +74,31 @@ def last_resort(error: BaseException) -> int:
     return 1
 
 
-if __name__ == "__main__":
+def run() -> int:
     try:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a Ctrl-C held so far lands here
-        code = main()
+        return main()
     except KeyboardInterrupt:
-        code = 130  # Ctrl-C: quiet; whatever was staged is removed, out/ is whole
+        return 130  # Ctrl-C: quiet; whatever was staged is removed, out/ is whole
     except SystemExit:
         raise
     except BaseException as error:  # BaseException: an extension's panic (pyo3) is not an Exception
         if os.environ.get("DASHKIT_TRACEBACK"):
             raise
-        code = last_resort(error)
-    # Out without the interpreter's shutdown: it resets SIGINT to its default while the Go runtime's threads
-    # (go-jsonnet) still take signals, so a Ctrl-C there ended a finished build by the signal, not its status.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        return last_resort(error)
+
+
+if __name__ == "__main__":
+    try:
+        code = run()
+    except KeyboardInterrupt:  # a Ctrl-C while a problem was being reported
+        code = 130
+    # The outcome is decided: a Ctrl-C from now on is ignored, and the interpreter's shutdown is skipped: it
+    # resets SIGINT to its default while the Go runtime's threads (go-jsonnet) still take signals, so a
+    # Ctrl-C there ended a finished build by the signal instead of its exit status.
+    try:  # noqa: SIM105 (contextlib.suppress would run Python code, where the Ctrl-C could land)
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    except KeyboardInterrupt:
+        pass  # one that arrived in this instant: the outcome stands
     with contextlib.suppress(OSError):
         sys.stdout.flush()
         sys.stderr.flush()

@@ -14,7 +14,6 @@ import functools
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+
+from .interrupts import interrupts_held
 
 
 def serialise(document) -> str:
@@ -224,7 +225,8 @@ def write_output(out: Path, files: dict[str, str], docs: dict[Path, str], root: 
                 staged = _stage_docs(docs)
                 _commit(out, staging, staged)
             finally:  # still under the lock: after a commit, the old tree and the old docs' links
-                _discard(staging, staged)
+                with interrupts_held():  # a Ctrl-C now would leave them for the next build
+                    _discard(staging, staged)
     except OSError as err:
         raise WriteFailed([_describe(err, out, staging, label)]) from None
 
@@ -324,8 +326,7 @@ def _commit(out: Path, staging: Path, staged: list[StagedDoc]) -> None:
 
     SIGINT and SIGTERM are held for these few system calls, so Ctrl-C cannot land between a step and its
     undo: it takes effect once everything is in place (out/ whole and new), or before it started."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
+    with interrupts_held():
         undo = _swap_in(out, staging)
         try:
             for doc in staged:
@@ -347,8 +348,6 @@ def _commit(out: Path, staging: Path, staged: list[StagedDoc]) -> None:
                 doc.placed = False
             undo()
             raise
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _swap_in(out: Path, staging: Path):

@@ -154,7 +154,8 @@ def test_ctrl_c_exits_130_quietly_and_leaves_a_whole_version(project):
         if proc.returncode != 0:
             assert err == "", f"trial {trial}: Ctrl-C must be quiet, got {err!r}"
         after = (snapshot_tree(project), docs_of(project))
-        assert after in versions, f"trial {trial}: out/ and the docs are not one whole version"
+        which = [next((name for name, v in zip("AB", versions, strict=True) if v[i] == after[i]), "torn") for i in (0, 1)]
+        assert after in versions, f"trial {trial}: out/ is {which[0]} and the docs are {which[1]} ({sorted(after[1])}): {err!r}"
         outcomes["old" if after == before else "new"] += 1
     assert sum(outcomes.values()) == KILL_TRIALS
     print(f"SIGINT trials: {KILL_TRIALS}, out/ and docs {outcomes}, exit codes {dict(sorted(codes.items()))}")
