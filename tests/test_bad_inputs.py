@@ -84,9 +84,9 @@ GUARD = ("ratio without a zero guard: its numerator ({}) has no series until the
 def test_a_ratio_without_its_zero_guard_is_caught_in_panels_and_rules(project):
     hits = 'sum(rate(api_gateway_rate_limit_hits_total{job="$job"}[$interval]))'
     total = 'sum(rate(http_requests_total{job="$job"}[$interval]))'
-    project.edit(A, f"({hits} or 0 * {total}) / {total}", f"{hits} / {total}")
+    project.edit(A, f"({hits} or 0 * {total}) / ({total} > 0)", f"{hits} / {total}")
     errors = 'sum by (job) (job_endpoint_status:http_requests:rate5m{status=~"5.."})'
-    project.edit(R, f"({errors} or 0 * sum by (job) (job_endpoint_status:http_requests:rate5m)) /", f"{errors} /")
+    project.edit(R, f"({errors} or 0 * sum by (job) (job_endpoint_status:http_requests:rate5m)) / (", f"{errors} / (")
     result = project.build()
     assert result.returncode == 1
     assert result.stderr.splitlines()[:-1] == [  # sorted by file, then line
@@ -100,7 +100,7 @@ def test_a_ratio_without_its_zero_guard_is_caught_in_panels_and_rules(project):
 def test_vector_0_is_no_zero_guard_for_a_grouped_ratio(project):
     """`or vector(0)` has no labels: after `sum by (job)` it matches no denominator, so the ratio stays empty."""
     errors = 'sum by (job) (job_endpoint_status:http_requests:rate5m{status=~"5.."})'
-    project.edit(R, f"({errors} or 0 * sum by (job) (job_endpoint_status:http_requests:rate5m)) /", f"({errors} or vector(0)) /")
+    project.edit(R, f"({errors} or 0 * sum by (job) (job_endpoint_status:http_requests:rate5m)) / (", f"({errors} or vector(0)) / (")
     result = project.build()
     assert result.returncode == 1
     assert result.stderr.splitlines()[:-1] == [
@@ -111,7 +111,7 @@ def test_vector_0_is_no_zero_guard_for_a_grouped_ratio(project):
 def test_a_ratio_excused_with_a_reason_builds(project):
     hits = 'sum(rate(api_gateway_rate_limit_hits_total{job="$job"}[$interval]))'
     total = 'sum(rate(http_requests_total{job="$job"}[$interval]))'
-    project.edit(A, f"({hits} or 0 * {total}) / {total}", f"{hits} / {total}")
+    project.edit(A, f"({hits} or 0 * {total}) / ({total} > 0)", f"{hits} / {total}")
     project.edit(A, "        no_value: No traffic\n        thresholds: error_ratio",
                  "        no_value: No traffic\n        thresholds: error_ratio\n        lint_exceptions:\n"
                  "          ratio-zero-guard: Reviewed; an empty panel is what we want while nothing was rate limited.")
