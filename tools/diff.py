@@ -41,12 +41,24 @@ def default_base() -> str:
     return "HEAD"
 
 
+def _plain_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    """Files and folders that stay inside the extraction folder. What tarfile's filter="data" does, which
+    exists only from Python 3.11.4 (Debian 12 ships 3.11.2); git archive writes nothing else but links."""
+    plain = []
+    for member in tar.getmembers():
+        parts = Path(member.name).parts
+        if (member.isfile() or member.isdir()) and not Path(member.name).is_absolute() and ".." not in parts:
+            member.mode = 0o755 if member.isdir() else 0o644
+            plain.append(member)
+    return plain
+
+
 def tree_at(revision: str) -> dict[str, str]:
     """Build the dashboards of a git revision with that revision's own code, in a temporary folder."""
     archive = subprocess.run(["git", "archive", "--format=tar", revision], cwd=ROOT, check=True, capture_output=True).stdout
     with tempfile.TemporaryDirectory(prefix="pyairtable-base-") as tmp:
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
+            tar.extractall(tmp, members=_plain_members(tar))
         out = Path(tmp) / "out"
         run = subprocess.run([sys.executable, "build.py", "--out", str(out)], cwd=tmp, capture_output=True, text=True)
         if run.returncode != 0:
