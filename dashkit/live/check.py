@@ -168,6 +168,7 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
     report = Report(scenario.name if scenario is not None else "busy")
     end, start = window.end, window.end - DEFAULT_RANGE
     expect = expect or {}
+    fallbacks = fallbacks_of(rules)  # once per run: every query of the minimal scenario asks
     for dash in dashboards:
         options = variable_options(dash, prom, window, report)
         variables = {var["name"]: var for var in dash["templating"]["list"]}
@@ -175,7 +176,7 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
         for name, var in variables.items():
             if var["type"] == "query" and not options.get(name):
                 where = f"{dash['title']} › variable ${name}"
-                if not _empty_ok_for_variable(dash, name, expect, scenario, catalog, var):
+                if not _empty_ok_for_variable(var, scenario, catalog, fallbacks):
                     report.findings.append(Finding(where, var["query"], "matches nothing (no values)"))
         defaults = {name: choices[0][1] for name, choices in picks.items()}
         spent, touched = 0.0, 0
@@ -194,7 +195,7 @@ def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stat
                 where = f"{dash['title']} › {panel['title']} [{target['refId']}]"
                 # a query's own expectation, else the panel's, else what the scenario implies
                 own = dict(declared.get("*", {}), **declared.get(target["refId"], {}))
-                wanted = _expectation(own, scenario, target, catalog, defaults.get("job"), rules, panel)
+                wanted = _expectation(own, scenario, target, catalog, defaults.get("job"), fallbacks)
                 expr, missing = interpolate(target["expr"], dict(defaults, **macros), "prometheus")
                 if missing:
                     report.findings.append(Finding(where, target["expr"], f"undefined variable(s): {', '.join(missing)}"))
@@ -247,7 +248,7 @@ def _query(prom, expr: str, target: dict, start: int, end: int, step: int, stats
     return prom.query_range(expr, start, end, step, stats=stats)
 
 
-def _expectation(declared: dict, scenario, target: dict, catalog: dict, job: str | None = None, rules=None, panel: dict | None = None):
+def _expectation(declared: dict, scenario, target: dict, catalog: dict, job: str | None, fallbacks: set[str]):
     """'data', 'zero' or {'empty': reason} for one query in this scenario: as declared in values, else what
     the scenario itself implies (a target gone for good, metrics a fresh deployment does not export)."""
     if scenario is None:
@@ -263,7 +264,7 @@ def _expectation(declared: dict, scenario, target: dict, catalog: dict, job: str
     if scenario.only_standard:  # declared once for the scenario: panels of metrics not yet exported
         placeholder = {name: "5m" for name, _, _ in promql.variable_references(target["expr"])}
         expr, _ = promql.substitute(target["expr"], placeholder)
-        if any(not available(name, scenario, catalog, fallbacks_of(rules)) for name in promql.analyse(expr, catalog)[1]):
+        if any(not available(name, scenario, catalog, fallbacks) for name in promql.analyse(expr, catalog)[1]):
             return {"empty": scenario.only_standard, "implied": True}  # may still show a guarded 0
     return "data"
 
@@ -295,17 +296,12 @@ def _is_instant(panel: dict) -> bool:
     return bool(panel.get("targets")) and all(t.get("instant") for t in panel["targets"])
 
 
-def _empty_ok_for_variable(dash, name, expect, scenario, catalog, var) -> bool:
-    if scenario is None:
-        return False
+def _empty_ok_for_variable(var: dict, scenario, catalog: dict, fallbacks: set[str]) -> bool:
+    """A variable over a metric the scenario does not export has no values, rightly."""
     match = promql.LABEL_VALUES.match(var["query"])
-    if not match:
+    if scenario is None or not match:
         return False
-    for metric in promql.analyse(match["selector"], catalog)[1]:
-        entry = catalog.get(metric, {})
-        if not scenario.exported(metric, entry):
-            return True
-    return False
+    return any(not available(metric, scenario, catalog, fallbacks) for metric in promql.analyse(match["selector"], catalog)[1])
 
 
 def _check_filters(dash: dict, panel: dict, variables: dict, picks: dict, defaults: dict, kind: str, report: Report) -> None:
@@ -340,11 +336,11 @@ def panels_with_state(dash: dict):
 def rule_expressions(rules) -> list[tuple[str, str, bool]]:
     """Recording rule expressions, and each alert's measured quantity (the comparison would be empty
     whenever the alert is quiet, which is not a fault), with whether empty is normal: an alert whose
-    values say no data is its quiet state (absent(), a failover counter)."""
+    values declare no data its quiet state (`no_data.quiet`: absent(), a failover counter)."""
     if rules is None:
         return []
     out = [(r["expr"], f"recording rule {r['record']}", False) for r in rules.recording]
-    out += [(a.expr, f"alert {a.spec.name} ({a.group})", a.spec.no_data == "OK" and "absent(" in a.expr) for a in rules.alerts]
+    out += [(a.expr, f"alert {a.spec.name} ({a.group})", a.spec.no_data_quiet) for a in rules.alerts]
     return out
 
 
