@@ -1,8 +1,9 @@
 """Synthetic metrics from the catalog, as OpenMetrics text for `promtool tsdb create-blocks-from openmetrics`.
 
-Deterministic (seeded): counters only go up (with one process restart, so one reset per series of that
-job), gauges move between their catalog `synthetic` min and max, histogram buckets are cumulative and
-agree with _sum and _count, and error-like series burst once so threshold panels change colour.
+Deterministic (seeded): counters only go up (resetting at a restart), gauges move between their catalog
+`synthetic` min and max, histogram buckets are cumulative and agree with _sum and _count. A Scenario
+(values/scenarios.yaml) decides which series exist and how its events bend them; the busy dataset of the
+cost report has every series, error bursts and one restart.
 """
 
 from __future__ import annotations
@@ -252,9 +253,13 @@ def _gauge(name, labels, hint, times, phase, shape: Shape):
     yield "".join(parts)
 
 
+def _bursting(shape: Shape, i: int, n: int) -> bool:
+    return shape.burst_start is not None and shape.burst_start <= i < shape.burst_start + n // 18  # 20 minutes of 6 hours
+
+
 def _rate_at(i, n, phase, base, shape: Shape):
     rate = base * (0.6 + 0.8 * _wave(i, n, phase))
-    if shape.burst_start is not None and shape.burst_start <= i < shape.burst_start + n // 18:  # 20 minutes of the 6 hours
+    if _bursting(shape, i, n):
         rate *= 10
     change = _latest(shape.rate, i)
     if change is not None:
@@ -297,7 +302,7 @@ def _histogram(name, labels, hint, times, phase, shape: Shape, step):
             counts, total = [0] * len(BUCKETS), 0.0
         elif i > shape.first:
             observed = round(_rate_at(i, n, phase, base, plain) * step)
-            slow = 4.0 if shape.burst_start is not None and shape.burst_start <= i < shape.burst_start + n // 18 else 1.0
+            slow = 4.0 if _bursting(shape, i, n) else 1.0
             spike = _latest(shape.latency, i)
             if spike is not None:
                 slow *= spike[0]
