@@ -9,17 +9,16 @@ from dataclasses import dataclass, field
 
 from .engines import TemplateError, Templates
 from .layout import dashboard_uid, flow, stable_id
+from .out_tree import out_tree
 from .problems import Problem, Source
 from .render import RenderedDashboard
-
-SERVICE_TAG = "pyairtable-service"
 
 
 @dataclass
 class Assembled:
     """One dashboard ready to check and write, with where each panel came from."""
 
-    path: str  # relative to out/
+    path: str  # relative to the dashboards folder of out/ (OutTree.dashboard): what snapshots and diffs name
     json: dict
     src: Source  # the values file of the dashboard
     panel_src: dict[int, Source] = field(default_factory=dict)
@@ -36,10 +35,6 @@ def panels_of(dash: Assembled | dict):
     for panel in doc.get("panels", []):
         yield panel
         yield from panel.get("panels", [])
-
-
-def output_path(kind: str, slug: str) -> str:
-    return "pyairtable-overview.json" if kind == "overview" else f"services/{slug}.json"
 
 
 def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dict[int, dict], dict[int, dict], list[Problem]]:
@@ -100,6 +95,7 @@ def _claim(panel_id: int, where, sources: dict, src: Source, problems: list[Prob
 def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templates | None = None) -> tuple[list[Assembled], list[Problem]]:
     templates = templates or Templates()
     prefix = defaults["uid_prefix"]
+    tree = out_tree(defaults)
     services = [
         {"job": d.spec.job, "title": d.spec.title, "uid": dashboard_uid(prefix, d.spec.slug)}
         for d in rendered
@@ -130,14 +126,15 @@ def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templ
             continue
         body["panels"] = panels  # the frame never sees panels: they are laid out already, and large
         variable_src = {v.name: v.src for v in spec.variables}
-        out.append(Assembled(output_path(spec.kind, spec.slug), body, spec.src, sources, variable_src, exceptions, expect, spec.kind, spec.job))
+        out.append(Assembled(tree.dashboard(spec.kind, spec.slug), body, spec.src, sources, variable_src, exceptions, expect, spec.kind, spec.job))
     return out, problems
 
 
 def _frame_data(spec, prefix: str, services: list[dict]) -> dict:
     """What the frame template gets for one dashboard: everything but the panels."""
     description = spec.description + (f" Port {spec.port}." if spec.port else "")
-    tags = list(spec.tags) + ([SERVICE_TAG, spec.slug] if spec.kind == "service" else ["pyairtable-overview"])
+    service_tag = f"{prefix}-service"  # the services drop-down on every service dashboard lists this tag
+    tags = list(spec.tags) + ([service_tag, spec.slug] if spec.kind == "service" else [f"{prefix}-overview"])
     return {
         "uid": dashboard_uid(prefix, spec.slug),
         "title": spec.title,
@@ -146,7 +143,7 @@ def _frame_data(spec, prefix: str, services: list[dict]) -> dict:
         "kind": spec.kind,
         "job": spec.job,
         "services": services if spec.kind == "overview" else [],  # only the overview lists them (O(N), not O(N²))
-        "service_tag": SERVICE_TAG,
+        "service_tag": service_tag,
         "overview_uid": dashboard_uid(prefix, "overview"),
         "variables": [
             {

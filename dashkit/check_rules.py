@@ -18,8 +18,8 @@ from .rules import Rules
 
 PROMTOOL_RULE_ERROR = re.compile(r'group "(?P<group>[^"]+)", rule \d+, "(?P<rule>[^"]+)":(?: annotation "(?P<annotation>[^"]+)":)?(?P<message>.*)$')
 CAMEL_CASE = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*$")
-QUERY_GROUP = "pyairtable-dashboard-queries"
-QUERY_FILE = "queries/pyairtable-dashboard-queries.rules.yaml"  # a temporary file only, never written to out/
+QUERY_GROUP = "dashkit-dashboard-queries"
+QUERY_FILE = "queries/dashkit-dashboard-queries.rules.yaml"  # a temporary file only, never written to out/
 MAX_NAME = 40
 MAX_GROUP = 20
 SEVERITIES = {"critical", "warning"}
@@ -89,7 +89,7 @@ class Promtool:
             self.marker = cache_dir / digest.hexdigest()
             if self.marker.exists():
                 return
-        self.dir = tempfile.TemporaryDirectory(prefix="pyairtable-rules-")
+        self.dir = tempfile.TemporaryDirectory(prefix="dashkit-rules-")
         paths = []
         for rel, text in sorted(files.items()):
             path = Path(self.dir.name) / rel.replace("/", "__")
@@ -97,7 +97,7 @@ class Promtool:
             paths.append(str(path))
         self.proc = subprocess.Popen([self.binary, "check", "rules", *paths], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-    def problems(self, rules: Rules | None, fallback) -> list[Problem]:
+    def problems(self, rules: Rules | None, fallback, group_prefix: str) -> list[Problem]:
         """Wait for promtool; each failure it names becomes a problem at the alert's line in values."""
         if self.proc is None:
             return []
@@ -106,7 +106,7 @@ class Promtool:
         if self.proc.returncode == 0:
             self._remember()
             return []
-        specs = {(f"pyairtable-{r.group}", r.spec.name): r.spec for r in (rules.alerts if rules else [])}
+        specs = {(f"{group_prefix}-{r.group}", r.spec.name): r.spec for r in (rules.alerts if rules else [])}
         problems = []
         for line in output.splitlines():
             found = PROMTOOL_RULE_ERROR.search(line)

@@ -13,6 +13,7 @@ from .check_rules import Promtool, check_rules
 from .engines import Templates
 from .lint import lint_rules
 from .load import load
+from .out_tree import OutTree, out_tree
 from .problems import BuildFailed, Problem
 from .provision import provisioning
 from .reference import metric_reference, runbooks
@@ -36,6 +37,11 @@ class Build:
     services: dict[str, int] = field(default_factory=dict)  # job -> port
     scenarios: dict = field(default_factory=dict)  # live-check scenarios as written in values/scenarios.yaml
     scenarios_src: object = None  # where each was written (a Source), for the live check's messages
+    tree: OutTree | None = None  # where each file is in out/
+
+    def dashboard_files(self) -> dict[str, str]:
+        """Each dashboard's text by its name relative to the dashboards folder (services/<job>.json, ...)."""
+        return {d.path: self.files[self.tree.in_out(d.path)] for d in self.dashboards}
 
     @property
     def recorded(self) -> dict[str, list[str]]:
@@ -56,16 +62,18 @@ def build(root: Path) -> Build:
     problems += found
     rules, found = build_rules(values, dashboards, link_panels=not problems)
     problems += found
+    tree = out_tree(values.defaults)
     rule_files = {}  # everything but the dashboards: rule files and provisioning
     if rules is not None:
         r = values.rules
-        rule_files = {path: serialise_yaml(doc) for path, doc in prometheus_files(rules, r.interval, r.runbook_base_url).items()}
+        rule_files = {path: serialise_yaml(doc) for path, doc in prometheus_files(rules, r.interval, r.runbook_base_url, tree).items()}
         metrics_uid = values.defaults["datasources"]["metrics"]["uid"]
-        rule_files["provisioning/alerting/pyairtable-alerts.yaml"] = serialise_yaml(grafana_alerting(rules, r.interval, r.runbook_base_url, metrics_uid))
+        alerting = grafana_alerting(rules, r.interval, r.runbook_base_url, metrics_uid, values.defaults["grafana"]["folder"])
+        rule_files[tree.alert_rules] = serialise_yaml(alerting)
     provisioned, found = provisioning(templates, values.defaults, values.defaults_src)
     problems += found
     rule_files.update({path: serialise_yaml(doc) for path, doc in provisioned.items()})
-    promtool = Promtool({k: v for k, v in rule_files.items() if k.startswith("rules/")} if not problems else {}, root / ".cache" / "promtool",
+    promtool = Promtool({k: v for k, v in rule_files.items() if k in (tree.recording_rules, tree.ruler_alerts)} if not problems else {}, root / ".cache" / "promtool",
                         queries=promtool_queries(dashboards) if not problems else None)
     catalog = dict(values.catalog, **(rules.recorded if rules else {}))
     # The overview is derived from every service: while a service file is broken, its problems are the
@@ -83,15 +91,15 @@ def build(root: Path) -> Build:
             for name in values.catalog
             if name not in usage
         ]
-    files = {d.path: serialise(d.json) for d in dashboards}  # serialised while promtool runs
-    problems += promtool.problems(rules, values.rules.src.at() if values.rules else values.catalog_src.at())
+    files = {tree.in_out(d.path): serialise(d.json) for d in dashboards}  # serialised while promtool runs
+    problems += promtool.problems(rules, values.rules.src.at() if values.rules else values.catalog_src.at(), tree.prefix)
     if problems:
         raise BuildFailed(problems)
     files.update(rule_files)
     runbook_text = runbooks(rules.alerts) if rules else ""
     services = {d.job: d.port for d in values.dashboards if d.kind == "service"}
     return Build(files, dashboards, metric_reference(values.catalog, usage) + "\n", runbook_text, catalog, usage, rules, services,
-                 values.scenarios, values.scenarios_src)
+                 values.scenarios, values.scenarios_src, tree)
 
 
 def through_recording_rules(usage: dict[str, list[str]], catalog: dict) -> dict[str, list[str]]:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from . import promql
 from .assemble import Assembled, panels_of
 from .load import AlertSpec, Values, did_you_mean
+from .out_tree import OutTree
 from .problems import Problem, Source
 
-FOLDER = "PyAirtable"
 # Prometheus templates say $value; Grafana's say $values.<refId>.Value for the same number.
 GRAFANA_VALUE = re.compile(r"\$value\b")
 
@@ -132,8 +132,8 @@ def anchor(alert: str) -> str:
     return alert.lower()
 
 
-def prometheus_files(rules: Rules, interval: str, runbook_base: str) -> dict[str, dict]:
-    recording = {"groups": [{"name": "pyairtable-recording", "interval": interval, "rules": rules.recording}]}
+def prometheus_files(rules: Rules, interval: str, runbook_base: str, tree: OutTree) -> dict[str, dict]:
+    recording = {"groups": [{"name": f"{tree.prefix}-recording", "interval": interval, "rules": rules.recording}]}
     groups: dict[str, list] = {}
     for rule in rules.alerts:
         groups.setdefault(rule.group, []).append(
@@ -150,11 +150,11 @@ def prometheus_files(rules: Rules, interval: str, runbook_base: str) -> dict[str
                 },
             }
         )
-    alerts = {"groups": [{"name": f"pyairtable-{group}", "interval": interval, "rules": items} for group, items in groups.items()]}
-    return {"rules/pyairtable-recording.rules.yaml": recording, "rules/pyairtable-alerts.rules.yaml": alerts}
+    alerts = {"groups": [{"name": f"{tree.prefix}-{group}", "interval": interval, "rules": items} for group, items in groups.items()]}
+    return {tree.recording_rules: recording, tree.ruler_alerts: alerts}
 
 
-def grafana_alerting(rules: Rules, interval: str, runbook_base: str, metrics_uid: str) -> dict:
+def grafana_alerting(rules: Rules, interval: str, runbook_base: str, metrics_uid: str, folder: str) -> dict:
     groups: dict[str, list] = {}
     for rule in rules.alerts:
         threshold = {"type": "gt" if rule.spec.op == ">" else "lt", "params": [rule.spec.value]}
@@ -200,5 +200,5 @@ def grafana_alerting(rules: Rules, interval: str, runbook_base: str, metrics_uid
         )
     return {
         "apiVersion": 1,
-        "groups": [{"orgId": 1, "name": group, "folder": FOLDER, "interval": interval, "rules": items} for group, items in groups.items()],
+        "groups": [{"orgId": 1, "name": group, "folder": folder, "interval": interval, "rules": items} for group, items in groups.items()],
     }

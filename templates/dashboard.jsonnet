@@ -60,7 +60,7 @@ function(dashboard, defaults)
           title: 'Services',
           type: 'dashboards',
           icon: 'external link',
-          tooltip: 'Every PyAirtable service dashboard',
+          tooltip: 'Every service dashboard',
           tags: [dashboard.service_tag],
           asDropdown: true,
           targetBlank: false,

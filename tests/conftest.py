@@ -17,8 +17,7 @@ from dashkit.pipeline import build  # noqa: E402
 @pytest.fixture(scope="session")
 def tree() -> dict[str, dict]:
     """The real dashboard tree, as `nox -s build` makes it: out/-relative path -> parsed JSON."""
-    result = build(ROOT)
-    return {path: json.loads(text) for path, text in result.files.items() if path.endswith(".json")}
+    return {path: json.loads(text) for path, text in build(ROOT).dashboard_files().items()}
 
 
 def panels_of(dashboard: dict):
@@ -55,6 +54,13 @@ class Project:
             text=True,
             timeout=120,
         )
+
+    def dashboard(self, name: str) -> dict:
+        """A built dashboard of this copy by its name (`services/<job>.json`, `<uid_prefix>-overview.json`)."""
+        import yaml
+
+        prefix = yaml.safe_load(self.file("values/defaults.yaml").read_text(encoding="utf-8"))["uid_prefix"]
+        return json.loads((self.path / "out" / "dashboards" / prefix / name).read_text(encoding="utf-8"))
 
     def out_bytes(self) -> dict[str, bytes]:
         out = self.path / "out"

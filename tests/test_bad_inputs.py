@@ -319,7 +319,7 @@ def test_dollar_in_provisioning_text_is_escaped(project):
     project.edit(D, "name: Mimir,", 'name: "Mimir ${GF_SECURITY_ADMIN_PASSWORD} $HOME",')
     result = project.build()
     assert result.returncode == 0, result.stderr
-    text = project.file("out/provisioning/datasources/pyairtable-lgtm.yaml").read_text(encoding="utf-8")
+    text = project.file("out/datasources/pyairtable-lgtm.yaml").read_text(encoding="utf-8")
     assert "Mimir $${GF_SECURITY_ADMIN_PASSWORD} $$HOME" in text
     assert 'url: "$MIMIR_URL"' in text  # the allowlisted variable is still expanded by Grafana
 

@@ -100,7 +100,7 @@ def test_variable_changes(api, tree):
 
 
 def test_alert_rule_changes():
-    old = build(ROOT).files["rules/pyairtable-alerts.rules.yaml"]
+    old = build(ROOT).files["rules/pyairtable-alerts.yaml"]
     doc = yaml.safe_load(old)
     group = doc["groups"][0]
     first, was = group["rules"][0]["alert"], group["rules"][0]["for"]
@@ -175,5 +175,5 @@ def test_diff_against_a_git_revision_builds_the_base_from_history(project):
     run = subprocess.run([sys.executable, "tools/diff.py", "HEAD", "--check"], cwd=project.path, capture_output=True, text=True)
     assert run.returncode == 1, run.stderr
     assert "- panel **Available tools** renamed to **Registered tools** (row *Connections and sessions*)" in run.stdout
-    assert (project.path / "out" / "reports" / "diff.md").exists()
+    assert (project.path / "build" / "reports" / "diff.md").exists()
     assert subprocess.run(git + ["status", "--porcelain", "values"], cwd=project.path, capture_output=True, text=True).stdout.strip() == "M values/services/mcp-server.yaml"

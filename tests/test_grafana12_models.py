@@ -296,7 +296,7 @@ def test_every_panel_type_and_datasource_of_the_build_has_a_grafana12_model(dash
 
 
 def test_every_grafana_managed_alert_rule_survives_grafana12_models(built):
-    files = {p: t for p, t in built.items() if p.startswith("provisioning/alerting/") and p.endswith(".yaml")}
+    files = {p: t for p, t in built.items() if p.startswith("alerting/") and "alert-rules" in p}
     assert files
     rules = [r for t in files.values() for g in yaml.safe_load(t)["groups"] for r in g["rules"]]
     assert rules and all(len(r["data"]) >= 2 for r in rules), "every rule has a query and a condition to check"
@@ -368,7 +368,7 @@ def test_a_null_is_dropped_and_an_unknown_dashboard_key_is_caught(dashboards):
 
 
 def test_a_rule_field_the_model_refuses_is_caught(built):
-    path = next(p for p in sorted(built) if p.startswith("provisioning/alerting/"))
+    path = next(p for p in sorted(built) if p.startswith("alerting/") and "alert-rules" in p)
     document = copy.deepcopy(yaml.safe_load(built[path]))
     rule = document["groups"][0]["rules"][0]
     rule["noDataState"] = "Silence"  # not one of OK, Alerting, NoData, KeepLast

@@ -52,7 +52,7 @@ def test_inserting_a_panel_keeps_other_panel_ids(project, tree):
     assert project.build().returncode == 0
     import json
 
-    after = json.loads((project.path / "out/services/api-gateway.json").read_text())
+    after = project.dashboard("services/api-gateway.json")
     before_ids = {p["title"]: p["id"] for p in panels_of(tree["services/api-gateway.json"])}
     after_ids = {p["title"]: p["id"] for p in panels_of(after)}
     assert {t: after_ids[t] for t in before_ids} == before_ids

@@ -13,19 +13,23 @@ from jsonschema import Draft7Validator
 
 from dashkit.pipeline import build
 
-FILES = {
-    "provisioning/datasources/pyairtable-lgtm.yaml": "datasources",
-    "provisioning/dashboards/pyairtable.yaml": "dashboards",
-    "provisioning/alerting/pyairtable-alerts.yaml": "alerting",
+RESULT = build(ROOT)
+OUT = RESULT.tree  # where each file is in out/
+SCHEMAS = {  # every provisioning file Grafana reads, and the schema of its documented format
+    OUT.datasources: "datasources",
+    OUT.provider: "dashboards",
+    OUT.alert_rules: "alerting",
+    OUT.contact_points: "contact-points",
+    OUT.notification_policy: "notification-policy",
 }
 
 
 @pytest.fixture(scope="module")
 def files():
-    return build(ROOT).files
+    return RESULT.files
 
 
-@pytest.mark.parametrize("path,schema", FILES.items(), ids=list(FILES.values()))
+@pytest.mark.parametrize("path,schema", SCHEMAS.items(), ids=list(SCHEMAS.values()))
 def test_provisioning_file_matches_its_format(files, path, schema):
     document = yaml.safe_load(files[path])
     validator = Draft7Validator(json.loads((ROOT / "schemas" / "provisioning" / f"{schema}.schema.json").read_text()))
@@ -33,7 +37,7 @@ def test_provisioning_file_matches_its_format(files, path, schema):
 
 
 def test_datasources_take_urls_and_tenants_from_the_environment(files):
-    text = files["provisioning/datasources/pyairtable-lgtm.yaml"]
+    text = files[OUT.datasources]
     sources = {d["uid"]: d for d in yaml.safe_load(text)["datasources"]}
     assert {uid: d["url"] for uid, d in sources.items()} == {"mimir": "$MIMIR_URL", "loki": "$LOKI_URL", "tempo": "$TEMPO_URL"}
     assert "://" not in text and "password" not in text.lower()
@@ -43,7 +47,7 @@ def test_datasources_take_urls_and_tenants_from_the_environment(files):
 
 
 def test_datasources_are_wired_for_correlation(files):
-    sources = {d["uid"]: d for d in yaml.safe_load(files["provisioning/datasources/pyairtable-lgtm.yaml"])["datasources"]}
+    sources = {d["uid"]: d for d in yaml.safe_load(files[OUT.datasources])["datasources"]}
     tempo, loki, mimir = sources["tempo"]["jsonData"], sources["loki"], sources["mimir"]["jsonData"]
     assert tempo["tracesToLogsV2"]["datasourceUid"] == "loki" and tempo["tracesToLogsV2"]["filterByTraceID"]
     assert tempo["tracesToMetrics"]["datasourceUid"] == "mimir"
@@ -58,7 +62,7 @@ def test_datasources_are_wired_for_correlation(files):
 
 def test_every_alert_points_at_a_real_dashboard_panel(files, tree):
     panels = {d["uid"]: {p["id"]: p["title"] for p in panels_of(d)} for d in tree.values()}
-    groups = yaml.safe_load(files["provisioning/alerting/pyairtable-alerts.yaml"])["groups"]
+    groups = yaml.safe_load(files[OUT.alert_rules])["groups"]
     rules = [r for g in groups for r in g["rules"]]
     assert len(rules) == expected_alerts()
     assert len({r["uid"] for r in rules}) == len(rules)
@@ -69,8 +73,8 @@ def test_every_alert_points_at_a_real_dashboard_panel(files, tree):
 
 
 def test_grafana_alerts_match_the_prometheus_alerts(files):
-    grafana = [r for g in yaml.safe_load(files["provisioning/alerting/pyairtable-alerts.yaml"])["groups"] for r in g["rules"]]
-    prom = [r for g in yaml.safe_load(files["rules/pyairtable-alerts.rules.yaml"])["groups"] for r in g["rules"]]
+    grafana = [r for g in yaml.safe_load(files[OUT.alert_rules])["groups"] for r in g["rules"]]
+    prom = [r for g in yaml.safe_load(files[OUT.ruler_alerts])["groups"] for r in g["rules"]]
     assert len(grafana) == len(prom)
     for g, p in zip(grafana, prom, strict=True):
         threshold = g["data"][1]["model"]["conditions"][0]["evaluator"]

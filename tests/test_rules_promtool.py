@@ -20,7 +20,6 @@ PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool is not on PATH (apt-get install -y --no-install-recommends prometheus); rule files not proven"
 )
-RULE_FILES = ["rules/pyairtable-recording.rules.yaml", "rules/pyairtable-alerts.rules.yaml"]
 EVAL = "30m"  # past every `for:` (at most 15m) and the 5m rate windows
 
 
@@ -92,11 +91,13 @@ def scenarios(job: str, jobs: list[str]) -> dict:
 
 @pytest.fixture(scope="module")
 def rule_dir(tmp_path_factory):
-    files = build(ROOT).files
+    """The two ruler files of out/rules/, as recording.rules.yaml and alerts.rules.yaml."""
+    result = build(ROOT)
     folder = tmp_path_factory.mktemp("rules")
-    for rel in RULE_FILES:
-        (folder / rel.split("/")[1]).write_text(files[rel], encoding="utf-8")
+    for name, rel in (("recording", result.tree.recording_rules), ("alerts", result.tree.ruler_alerts)):
+        (folder / f"{name}.rules.yaml").write_text(result.files[rel], encoding="utf-8")
     return folder
+
 
 
 def test_promtool_check_rules_passes(rule_dir):
@@ -108,11 +109,12 @@ def test_promtool_check_rules_passes(rule_dir):
 
 
 def alert_tests(rule_dir) -> tuple[list[dict], int]:
-    groups = yaml.safe_load((rule_dir / "pyairtable-alerts.rules.yaml").read_text())["groups"]
+    groups = yaml.safe_load((rule_dir / "alerts.rules.yaml").read_text())["groups"]
+    prefix = yaml.safe_load((ROOT / "values" / "defaults.yaml").read_text())["uid_prefix"] + "-"  # groups: <uid_prefix>-<service>
     tests, alerts = [], 0
-    services = [g["name"].removeprefix("pyairtable-") for g in groups if g["name"] != "pyairtable-platform"]
+    services = [g["name"].removeprefix(prefix) for g in groups if g["name"] != prefix + "platform"]
     for group in groups:
-        service = group["name"].removeprefix("pyairtable-")
+        service = group["name"].removeprefix(prefix)
         job = service if service != "platform" else "chaos"
         known = scenarios(job, services)
         for rule in group["rules"]:
@@ -192,11 +194,11 @@ def test_every_alert_fires_and_stays_quiet_and_every_recording_rule_computes(rul
     tests, alerts = alert_tests(rule_dir)
     assert alerts == expected_alerts() and len(tests) == 2 * alerts
     recorded, covered = recording_tests()
-    rules = yaml.safe_load((rule_dir / "pyairtable-recording.rules.yaml").read_text())["groups"][0]["rules"]
+    rules = yaml.safe_load((rule_dir / "recording.rules.yaml").read_text())["groups"][0]["rules"]
     assert covered == sorted(r["record"] for r in rules), "every recording rule has an expected value"
-    spec = {"rule_files": [str(rule_dir / "pyairtable-recording.rules.yaml"), str(rule_dir / "pyairtable-alerts.rules.yaml")],
+    spec = {"rule_files": [str(rule_dir / "recording.rules.yaml"), str(rule_dir / "alerts.rules.yaml")],
             "evaluation_interval": "1m", "tests": tests + recorded}
-    test_file = rule_dir / "pyairtable.test.yaml"
+    test_file = rule_dir / "alerts.test.yaml"
     test_file.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     result = subprocess.run([PROMTOOL, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
@@ -216,7 +218,7 @@ def test_memory_limit_comes_from_the_container_first_and_the_process_outside_kub
         {"series": 'process_resident_memory_bytes{job="d", instance="d:1"}', "values": "50x40"},
     ]
     expected = [{"labels": f'{limit}{{job="{job}"}}', "value": value} for job, value in (("a", 100), ("b", 300), ("c", 400))]
-    spec = {"rule_files": [str(rule_dir / "pyairtable-recording.rules.yaml")], "evaluation_interval": "1m", "tests": [
+    spec = {"rule_files": [str(rule_dir / "recording.rules.yaml")], "evaluation_interval": "1m", "tests": [
         {"interval": "1m", "input_series": series, "promql_expr_test": [
             {"expr": limit, "eval_time": EVAL, "exp_samples": expected},
             {"expr": 'instance:process_resident_memory_bytes:ratio{job="d"}', "eval_time": EVAL, "exp_samples": []},

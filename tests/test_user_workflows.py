@@ -149,12 +149,12 @@ def test_a_service_threshold_override_colours_its_panels_and_fires_its_alerts(tr
         {"id": "thresholds", "value": {"mode": "absolute", "steps": [
             {"color": "green", "value": None}, {"color": "orange", "value": own["warning"]}, {"color": "red", "value": own["critical"]}]}}]}]
     files = build(ROOT).files
-    groups = yaml.safe_load(files["rules/pyairtable-alerts.rules.yaml"])["groups"]
+    groups = yaml.safe_load(files["rules/pyairtable-alerts.yaml"])["groups"]
     fired = {(g["name"], r["alert"]): r["expr"].rsplit(" ", 1)[1] for g in groups for r in g["rules"]}
     assert float(fired[("pyairtable-llm-orchestrator", "HighLatency")]) == own["critical"]
     assert float(fired[("pyairtable-llm-orchestrator", "ElevatedLatency")]) == own["warning"]
     assert float(fired[("pyairtable-api-gateway", "HighLatency")]) == presets["p95_latency"]["critical"]
-    grafana = yaml.safe_load(files["provisioning/alerting/pyairtable-alerts.yaml"])["groups"]
+    grafana = yaml.safe_load(files["alerting/pyairtable-alert-rules.yaml"])["groups"]
     rule = next(r for g in grafana if g["name"] == "llm-orchestrator" for r in g["rules"] if r["title"].startswith("HighLatency "))
     assert rule["data"][1]["model"]["conditions"][0]["evaluator"]["params"] == [own["critical"]]
 
@@ -173,11 +173,10 @@ def test_adding_a_service_is_one_values_file(project):
     )
     result = project.build()
     assert result.returncode == 0, result.stderr
-    out = project.path / "out"
-    search = json.loads((out / "services" / "search-service.json").read_text())
+    search = project.dashboard("services/search-service.json")
     assert search["uid"] == "pyairtable-search-service"
     assert [p["title"] for p in panels_of(search) if p["type"] == "row"][:2] == ["Service health", "Requests"]
-    overview = json.loads((out / "pyairtable-overview.json").read_text())
+    overview = project.dashboard("pyairtable-overview.json")
     assert "search-service" in next(v for v in overview["templating"]["list"] if v["name"] == "service")["query"].split(",")
     assert "/d/pyairtable-search-service" in [link["url"] for link in overview["links"]]
 
@@ -201,7 +200,7 @@ def test_hostile_text_comes_out_as_the_same_text(project):
     project.edit("values/services/api-gateway.yaml", "title: Authentication & rate limiting", f"title: {json.dumps(HOSTILE + ' row', ensure_ascii=False)}")
     result = project.build()
     assert result.returncode == 0, result.stderr
-    api = json.loads((project.path / "out/services/api-gateway.json").read_text(encoding="utf-8"))
+    api = project.dashboard("services/api-gateway.json")
     titles = [p["title"] for p in panels_of(api)]
     assert HOSTILE in titles and HOSTILE + " row" in titles
     assert next(p for p in panels_of(api) if p["title"] == HOSTILE)["description"] == HOSTILE + " (d)"
@@ -232,4 +231,5 @@ def test_builds_are_byte_identical_across_processes_and_hash_seeds(tmp_path):
         trees.append({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
     assert trees[0] == trees[1] == trees[2]
     assert all(text.endswith(b"}\n") for path, text in trees[0].items() if path.endswith(".json"))
-    assert Path(tmp_path / "out-0" / "pyairtable-overview.json").read_text().startswith('{\n  "annotations"')
+    overview = build(ROOT).tree.in_out(next(d.path for d in build(ROOT).dashboards if d.kind == "overview"))
+    assert Path(tmp_path / "out-0" / overview).read_text().startswith('{\n  "annotations"')

@@ -3,6 +3,7 @@
 query statistics (evalTotalTime), and the recording-rule P99 against the raw histogram_quantile.
 
 Usage: python tools/cost_report.py [--keep DIR] [--reuse]   (nox -s cost; needs prometheus; about 5 minutes)
+Report: build/reports/cost.md.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def main() -> int:
         "",
     ]
     text = "\n".join(lines)
-    folder = ROOT / "out" / "reports"
+    folder = ROOT / "build" / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "cost.md").write_text(text, encoding="utf-8")
     print(text)

@@ -6,13 +6,15 @@ Usage:
   python tools/diff.py --files OLD.json NEW.json [--check]
 
 BASE is built from git (git archive into a temporary folder), never touching the working tree. Exit 0, or
-with --check, 1 when anything changed. The report is printed and written to out/reports/diff.md, with
-before/after layout pictures under out/preview/diff/ for dashboards whose layout changed.
+with --check, 1 when anything changed. The report is printed and written to build/reports/diff.md, with
+before/after layout pictures under build/preview/diff/ for dashboards whose layout changed (out/ holds only
+what is deployed).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -69,7 +71,8 @@ def tree_at(revision: str) -> dict[str, str]:
 def previews(old: dict[str, str], new: dict[str, str]) -> dict[str, tuple[str, str]]:
     import json
 
-    folder = ROOT / "out" / "preview" / "diff"
+    folder = ROOT / "build" / "preview" / "diff"
+    shutil.rmtree(folder, ignore_errors=True)  # only this comparison's pictures, none from an earlier one
     links = {}
     for path in sorted(set(old) & set(new)):
         if not path.endswith(".json"):
@@ -102,7 +105,7 @@ def main() -> int:
         old = tree_at(base)
         report, count = diff_trees(old, new, previews(old, new))
         report = report.replace("# Dashboard changes\n", f"# Dashboard changes\n\n`{git('rev-parse', '--short', base)}` → working tree, {count} change(s)\n", 1)
-        folder = ROOT / "out" / "reports"
+        folder = ROOT / "build" / "reports"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "diff.md").write_text(report, encoding="utf-8")
     print(report)

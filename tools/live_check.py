@@ -5,7 +5,7 @@ Usage: python tools/live_check.py [--scenario NAME ...] [--keep DIR]
 
 Exit 1 when a query fails, a panel shows No data that its values do not declare, a value is outside its
 unit's range, or an alert fires (or stays quiet) against the scenario's list, naming dashboard, panel and
-query. Report: out/reports/live-check.md.
+query. Report: build/reports/live-check.md (out/ holds only what is deployed).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> int:
                 return 2
             results.append((scenario, report, timings, counts))
     cover = coverage(result)
-    text = write_reports(ROOT / "out" / "reports", results, cover, time.perf_counter() - began)
+    text = write_reports(ROOT / "build" / "reports", results, cover, time.perf_counter() - began)
     print(text)
     failed = False
     if not args.scenario:  # with every scenario run, every alert must have been seen firing in one of them

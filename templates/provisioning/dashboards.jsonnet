@@ -1,14 +1,15 @@
-// Grafana dashboard provider: reads the dashboard tree (out/ as copied to `path`); folders follow the
-// tree, so the service dashboards land in a "services" folder.
-function(folder) {
+// Grafana dashboard provider: reads every dashboard file under `path` (out/dashboards/<prefix>/ as copied
+// into Grafana's provisioning folder; subfolders included) into one Grafana folder, the alert rules' folder.
+function(name, folder, reads) {
   apiVersion: 1,
   providers: [{
-    name: 'pyairtable',
+    name: name,
     orgId: 1,
     type: 'file',
+    folder: folder,
     disableDeletion: false,
     allowUiUpdates: false,
     updateIntervalSeconds: 30,
-    options: { path: folder, foldersFromFilesStructure: true },
+    options: { path: reads, foldersFromFilesStructure: false },
   }],
 }

@@ -1,0 +1,82 @@
+"""The README cannot go stale: every command it shows is run by .ci/run or by a test, every session it
+names exists, every file it names is one the build writes."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+
+from conftest import ROOT
+
+from dashkit.pipeline import build
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+CI = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def shell_lines() -> list[str]:
+    """Every command of the README's ```sh blocks, comments dropped."""
+    lines = []
+    for block in re.findall(r"```sh\n(.*?)```", README, re.S):
+        lines += [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    return lines
+
+
+def sessions() -> set[str]:
+    tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and any("session" in ast.unparse(d) for d in node.decorator_list):
+            explicit = [kw.value.value for d in node.decorator_list if isinstance(d, ast.Call) for kw in d.keywords if kw.arg == "name"]
+            names.add(explicit[0] if explicit else node.name)
+    return names
+
+
+def test_every_session_the_readme_names_exists():
+    table = README.split("## Sessions", 1)[1]
+    named = set(re.findall(r"nox (?:-R )?-s ([a-z][a-z0-9_-]*)", README)) | set(re.findall(r"^\| `([a-z]+)`", table, re.M))
+    named |= {n for pair in re.findall(r"^\| `([a-z]+)`, `([a-z]+)`", table, re.M) for n in pair}
+    assert named and named <= sessions(), f"README names sessions noxfile.py lacks: {sorted(named - sessions())}"
+
+
+def test_ci_runs_the_readme_set_up_block_as_written():
+    block = re.search(r"<!-- setup[^\n]*-->\n```sh\n(.*?)```\n<!-- /setup -->", README, re.S)
+    assert block, "the README's quick start is marked for .ci/run"
+    commands = [line.split("#", 1)[0].strip() for line in block.group(1).splitlines()]
+    assert any(c.endswith("nox -s build") for c in commands) and any(c.endswith("nox -s tests") for c in commands)
+    assert "<!-- setup" in CI and 'bash -euo pipefail -c "$line"' in CI, ".ci/run executes the block line by line"
+
+
+def test_every_readme_command_is_run_by_ci_or_a_test():
+    """Each line is one of: the set-up block (.ci/run runs it), a nox session .ci/run runs, the deploy copy
+    (tests/test_deploy.py runs the README's line), or mimirtool, which cannot be installed here: its file
+    arguments are checked against what the build writes instead."""
+    setup = README.split("<!-- /setup -->")[0]
+    ci_sessions = set(re.findall(r"^nox -s ([a-z-]+)", CI, re.M))
+    files = set(build(ROOT).files)
+    for line in shell_lines():
+        words = shlex.split(line.removeprefix("sudo "))
+        if line in setup:
+            continue
+        if words[0] == "mimirtool":
+            rule_files = [w for w in words if w.startswith("out/")]
+            assert rule_files and all(w.removeprefix("out/") in files for w in rule_files), line
+        elif words[:3] == ["cp", "-r", "out/."]:
+            assert "readme_deploy_command()" in (ROOT / "tests" / "test_deploy.py").read_text(encoding="utf-8")
+        elif words[0] == "nox":
+            assert words[1:2] == ["-s"] and words[2] in ci_sessions, f"{line}: not run by .ci/run"
+        else:
+            raise AssertionError(f"README command that nothing runs: {line}")
+
+
+def test_every_out_file_the_readme_lists_is_one_the_build_writes():
+    files = build(ROOT).files
+    listed = re.findall(r"^  ((?:dashboards|datasources|alerting|rules)/\S+)", README, re.M)
+    assert listed
+    for name in listed:
+        pattern = re.escape(name).replace(re.escape("<service>"), "[a-z0-9-]+")
+        assert any(re.fullmatch(pattern, f) for f in files), f"README lists out/{name}, which the build does not write"
+    for name in files:
+        generic = re.sub(r"^dashboards/(\w+)/services/[a-z0-9-]+\.json$", r"dashboards/\1/services/<service>.json", name)
+        assert generic in listed, f"the build writes out/{name}, which the README's Deploy section does not list"
