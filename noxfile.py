@@ -1,9 +1,13 @@
-"""Sessions: build, tests, lint, snapshots, bench. `nox -l` lists them; `nox -R` reuses venvs."""
+"""Sessions: build, tests, lint, snapshots, compat, bench, ... `nox -l` lists them; `nox -R` reuses venvs."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import nox
 
@@ -13,6 +17,7 @@ nox.options.reuse_venv = "yes"
 
 BUILD_REQS = ("-r", "requirements.txt")
 TEST_REQS = ("-r", "requirements-test.txt")
+WORKFLOW_REQS = ("-r", "requirements-workflow.txt")  # actionlint, check-jsonschema
 
 
 def install(session: nox.Session, *args: str) -> None:
@@ -40,6 +45,99 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+NEWER_PYTHONS = ("3.15", "3.14", "3.13", "3.12")  # newest first; 3.11 (Debian 12's 3.11.2) is the oldest supported
+# The fast part of the suite: all but the tests whose minutes go to Prometheus computing answers (the same
+# whatever Python built the rules); `nox -s tests` runs those.
+COMPAT_PYTEST = ("--ignore=tests/test_live.py", "--ignore=tests/test_live_scenarios.py", "--ignore=tests/test_rules_promtool.py")
+
+
+@nox.session(venv_backend="none")
+def compat(session: nox.Session) -> None:
+    """The build and the fast tests on the newest CPython of the machine, if newer than nox's (else skipped, saying why).
+
+    Looks for python3.15, 3.14, 3.13, 3.12 in that order: on PATH, in pyenv's versions, with `uv python find`.
+    Its own venv (.nox/compat, made anew when the interpreter changes). `nox -s compat -- ARGS`: pytest's arguments."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    found = newest_python()
+    if found is None:
+        newer = [v for v in NEWER_PYTHONS if tuple(map(int, v.split("."))) > sys.version_info[:2]]
+        session.skip(f"no CPython newer than {running} (nox's own) on this machine: looked for python{', python'.join(newer)} on PATH, "
+                     "in pyenv's versions and with `uv python find`" if newer else f"nox runs on Python {running}: none newer to look for")
+    version, interpreter = found
+    venv = session.env_dir
+    python = venv / "bin" / "python"
+    session.log(f"Python {version} at {interpreter}; venv {venv}")
+    if python_facts(python) != python_facts(interpreter):  # none yet, or made by another interpreter: made anew
+        shutil.rmtree(venv, ignore_errors=True)
+        if uv := uv_binary():
+            session.run(uv, "venv", "--quiet", "--python", interpreter, str(venv), external=True)
+        else:
+            session.run(interpreter, "-m", "venv", str(venv), external=True)
+    env = {"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "UV_COMPILE_BYTECODE": "1"}
+    if uv := uv_binary():
+        session.run(uv, "pip", "install", "--quiet", "--python", str(python), *TEST_REQS, env=env, external=True)
+    else:
+        session.run(str(python), "-m", "pip", "install", "--quiet", *TEST_REQS, env=env, external=True)
+    session.run(str(python), "-m", "compileall", "-q", "dashkit", env=env, silent=True, external=True)
+    if shutil.which("npm"):
+        grammars(session)
+    # The real build, writing: out/'s atomic exchange is the most interpreter-bound code there is. Into the
+    # session's folder, so the out/ you deploy stays as `nox -s build` made it (the docs are rewritten, same bytes).
+    session.run(str(python), "build.py", "--out", str(venv / "out"), env=env, external=True)
+    session.run(str(python), "-m", "pytest", *(session.posargs or COMPAT_PYTEST), env=env, external=True)
+
+
+def newest_python() -> tuple[str, str] | None:
+    """(X.Y, path) of the newest CPython of NEWER_PYTHONS on this machine newer than the running one, or None."""
+    for version in NEWER_PYTHONS:
+        if tuple(map(int, version.split("."))) <= sys.version_info[:2]:
+            return None
+        for candidate in python_candidates(version):
+            facts = python_facts(candidate)
+            if facts and facts[0] == "cpython" and facts[1] == version and not facts[3]:  # free-threaded builds lack wheels
+                return version, candidate
+    return None
+
+
+def python_candidates(version: str):
+    """pythonX.Y on PATH (a pyenv shim of a version not selected fails the probe and is passed over), each patch
+    release in pyenv's versions/ newest first, and what `uv python find` answers."""
+    if found := shutil.which(f"python{version}"):
+        yield found
+    roots = [os.environ.get("PYENV_ROOT", "")]
+    if pyenv := shutil.which("pyenv"):
+        roots.append(subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30).stdout.strip())
+    for root in dict.fromkeys(r for r in roots if r):
+        releases = [d for d in Path(root, "versions").glob(f"{version}.*") if re.fullmatch(rf"{re.escape(version)}\.\d+", d.name)]
+        for release in sorted(releases, key=lambda d: int(d.name.rsplit(".", 1)[1]), reverse=True):
+            yield str(release / "bin" / f"python{version}")
+    if uv := uv_binary():
+        found = subprocess.run([uv, "python", "find", "--no-project", f"cpython@{version}"], capture_output=True, text=True, timeout=60)
+        if found.returncode == 0 and found.stdout.strip():
+            yield found.stdout.strip()
+
+
+def python_facts(interpreter: str | Path) -> tuple | None:
+    """(implementation, X.Y, full version, free-threaded) of an interpreter that runs, else None."""
+    probe = "import sys, sysconfig; print(sys.implementation.name, '%d.%d' % sys.version_info[:2], sys.version.split()[0], bool(sysconfig.get_config_var('Py_GIL_DISABLED')))"
+    try:
+        run = subprocess.run([str(interpreter), "-c", probe], capture_output=True, text=True, timeout=30)
+    except OSError:
+        return None
+    words = run.stdout.split()
+    return (words[0], words[1], words[2], words[3] == "True") if run.returncode == 0 and len(words) == 4 else None
+
+
+def uv_binary() -> str | None:
+    """The uv installed beside nox (README: `pip install nox uv`), else one on PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
 @nox.session
 def snapshots(session: nox.Session) -> None:
     """Accept the current dashboards and layout previews as the new snapshots (review the diff before committing)."""
@@ -49,9 +147,14 @@ def snapshots(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint: ruff, the build's own checks without writing, and LogQL parsed by Grafana's grammar (npm, pinned)."""
-    install(session, "ruff==0.17.6", *BUILD_REQS)
+    """Lint: ruff, the build's checks without writing, the GitHub workflow (actionlint, its schema), Grafana's grammars.
+
+    The workflow schema is the one vendored in check-jsonschema (offline); LogQL/TraceQL grammars from npm, pinned."""
+    install(session, "ruff==0.17.6", *BUILD_REQS, *WORKFLOW_REQS)
     session.run("ruff", "check", ".")
+    workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.y*ml"))
+    session.run("actionlint", *workflows)
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
     session.run("python", "build.py", "--check")
     grammars(session)
     session.run("python", "tools/grammar_check.py")
@@ -95,14 +198,15 @@ def hardening(session: nox.Session) -> None:
 
 @nox.session
 def diff(session: nox.Session) -> None:
-    """What changed against BASE (default: merge base with main), panel by panel: nox -s diff -- [BASE] [--check]."""
+    """What changed against BASE (default: merge base with main), panel by panel: nox -s diff -- [BASE] [--check].
+    Report: build/reports/diff.md; before/after layouts under build/preview/diff/."""
     install(session, *BUILD_REQS)
     session.run("python", "tools/diff.py", *session.posargs)
 
 
 @nox.session
 def preview(session: nox.Session) -> None:
-    """A picture of every dashboard's layout under out/preview/ (SVG; PNG where rsvg-convert exists)."""
+    """A picture of every dashboard's layout under build/preview/ (SVG; PNG where rsvg-convert exists); never in out/."""
     install(session, *BUILD_REQS)
     session.run("python", "tools/preview.py", *session.posargs)
 

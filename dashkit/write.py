@@ -129,7 +129,7 @@ MANIFEST_HEAD = "# Written by dashkit (python build.py): the build replaces this
 # the build's own top-level names, with no manifest, was written by this project before manifests existed.
 TOOL_NAMES = frozenset({"reports", "preview"})
 # Never an output folder, nor anything inside one of them: replacing it would delete the project's sources.
-PROTECTED = ("values", "templates", "schemas", "docs", "tests", "dashkit", "tools", "benchmarks", ".git")
+PROTECTED = ("values", "templates", "schemas", "docs", "tests", "dashkit", "tools", "benchmarks", "build", ".git")
 DIR_MODE, FILE_MODE = 0o755, 0o644  # Grafana runs as its own user and must read what is copied from out/
 LOCK_WAIT = float(os.environ.get("DASHKIT_LOCK_WAIT", "120"))  # seconds a build waits for another one
 

@@ -271,6 +271,20 @@ def check_alerting(path: str, document: dict) -> list[Finding]:
     return findings
 
 
+def check_notifications(path: str, document: dict) -> list[Finding]:
+    """Contact points and the notification policy. The file nests receivers under a named contact point and
+    gives each policy an orgId; the SDK's models are the API's, one receiver each with the contact point's
+    name, and a route without orgId. Only those documented equivalents are translated before decoding."""
+    findings: list[Finding] = []
+    for point in document.get("contactPoints", []):
+        for receiver in point.get("receivers", []):
+            findings += Checker(f"{path} › {point.get('name')} › {receiver.get('type')}").check(
+                {**receiver, "name": point.get("name")}, alerting.ContactPoint)
+    for policy in document.get("policies", []):
+        findings += Checker(f"{path} › policy").check({k: v for k, v in policy.items() if k != "orgId"}, alerting.NotificationPolicy)
+    return findings
+
+
 @pytest.fixture(scope="module")
 def built() -> dict[str, str]:
     return build(ROOT).files
@@ -302,6 +316,25 @@ def test_every_grafana_managed_alert_rule_survives_grafana12_models(built):
     assert rules and all(len(r["data"]) >= 2 for r in rules), "every rule has a query and a condition to check"
     findings = [str(f) for path, text in sorted(files.items()) for f in check_alerting(path, yaml.safe_load(text))]
     assert findings == []
+
+
+def test_the_contact_point_and_notification_policy_survive_grafana12_models(built):
+    tree = build(ROOT).tree
+    documents = {p: yaml.safe_load(built[p]) for p in (tree.contact_points, tree.notification_policy)}
+    assert documents[tree.contact_points]["contactPoints"] and documents[tree.notification_policy]["policies"]
+    findings = [str(f) for path, document in documents.items() for f in check_notifications(path, document)]
+    assert findings == []
+
+
+def test_a_contact_point_of_an_unknown_type_and_a_misspelt_policy_key_are_caught(built):
+    tree = build(ROOT).tree
+    point = yaml.safe_load(built[tree.contact_points])
+    point["contactPoints"][0]["receivers"][0]["type"] = "carrier-pigeon"
+    policy = yaml.safe_load(built[tree.notification_policy])
+    policy["policies"][0]["group_wiat"] = "30s"
+    findings = [str(f) for f in check_notifications("cp", point) + check_notifications("np", policy)]
+    assert any("carrier-pigeon" in f for f in findings), findings
+    assert any("group_wiat" in f and "UNKNOWN" in f for f in findings), findings
 
 
 def _first_panel(dashboards, predicate) -> tuple[str, dict, dict]:

@@ -50,8 +50,6 @@ def test_inserting_a_panel_keeps_other_panel_ids(project, tree):
     project.edit("values/services/api-gateway.yaml", "rows:\n  - title: Authentication & rate limiting\n    panels:\n",
                  "rows:\n  - title: Authentication & rate limiting\n    panels:\n      - {type: stat, title: New, description: d, expr: 'sum(up{job=\"$job\"})', unit: none}\n")
     assert project.build().returncode == 0
-    import json
-
     after = project.dashboard("services/api-gateway.json")
     before_ids = {p["title"]: p["id"] for p in panels_of(tree["services/api-gateway.json"])}
     after_ids = {p["title"]: p["id"] for p in panels_of(after)}

@@ -80,3 +80,22 @@ def test_every_out_file_the_readme_lists_is_one_the_build_writes():
     for name in files:
         generic = re.sub(r"^dashboards/(\w+)/services/[a-z0-9-]+\.json$", r"dashboards/\1/services/<service>.json", name)
         assert generic in listed, f"the build writes out/{name}, which the README's Deploy section does not list"
+
+
+def test_the_readme_panel_example_builds_and_diffs_as_the_readme_shows(project):
+    """Add a panel: the README's YAML, pasted into the service file it names, builds; `nox -s diff` then
+    prints the README's example report, line for line."""
+    from dashkit.diff import diff_trees
+
+    section = README.split("### Add a panel", 1)[1].split("\n### ", 1)[0]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    target = re.search(r"in `(values/services/[a-z0-9-]+\.yaml)`", section).group(1)
+    header, panel = example.split("    panels:\n", 1)
+    header += "    panels:\n"
+    before = build(project.path).files
+    project.edit(target, header, header + panel)
+    report, count = diff_trees(before, build(project.path).files)
+    review = README.split("### Review a change", 1)[1]
+    shown = re.search(r"```\n(## .*?)```", review, re.S).group(1).strip().splitlines()
+    body = report.split("\n", 1)[1]  # after the report's own heading, "# Dashboard changes"
+    assert count == 1 and [line for line in shown if line.strip()] == [line for line in body.splitlines() if line.strip()]
