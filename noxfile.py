@@ -48,7 +48,7 @@ def tests(session: nox.Session) -> None:
 NEWER_PYTHONS = ("3.15", "3.14", "3.13", "3.12")  # newest first; 3.11 (Debian 12's 3.11.2) is the oldest supported
 # The fast part of the suite: all but the tests whose minutes go to Prometheus computing answers (the same
 # whatever Python built the rules); `nox -s tests` runs those.
-COMPAT_PYTEST = ("--ignore=tests/test_live.py", "--ignore=tests/test_live_scenarios.py", "--ignore=tests/test_rules_promtool.py")
+COMPAT_PYTEST = ("-m", "not workflow", "--ignore=tests/test_live.py", "--ignore=tests/test_live_scenarios.py", "--ignore=tests/test_rules_promtool.py")
 
 
 @nox.session(venv_backend="none")

@@ -34,7 +34,7 @@ def _starting_line(lines: list[str], anchor: str, rel: str) -> int:
 
 def _block_end(lines: list[str], start: int) -> int:
     """One past the last line of the YAML block that begins at `start`: the lines below it indented deeper
-    (a list item's `- ` counts as indentation), blank lines inside the block included."""
+    (a list item's `- ` counts as indentation), blank lines and comments inside the block included."""
     head = lines[start]
     indent = len(head) - len(head.lstrip(" "))
     if head.lstrip(" ").startswith("- "):
@@ -42,7 +42,7 @@ def _block_end(lines: list[str], start: int) -> int:
     end = start + 1
     while end < len(lines):
         line = lines[end]
-        if line.strip() and (len(line) - len(line.lstrip(" "))) <= indent and not line.lstrip(" ").startswith("#"):
+        if line.strip() and (len(line) - len(line.lstrip(" "))) <= indent:
             break
         end += 1
     while end > start + 1 and not lines[end - 1].strip():
@@ -169,3 +169,47 @@ def item_at_line(lines: dict[tuple, tuple[int, int]], line: int) -> tuple:
     """The innermost list item that spans that line, e.g. ('rows', 0, 'panels', 3)."""
     spans = [p for p, (first, last) in lines.items() if p and isinstance(p[-1], int) and first <= line <= last]
     return max(spans, key=len) if spans else ()
+
+
+def insert_lines(path: Path, after: int, text: str) -> None:
+    """Insert text as whole lines after line `after` (1-based) of a file."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines[after:after] = text.rstrip("\n").split("\n")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def replace_in_line(path: Path, line: int, old: str, new: str) -> None:
+    """Replace old with new in line `line` (1-based) of a file, and only there."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    assert old in lines[line - 1], f"{path.name}:{line}: {old!r} not in {lines[line - 1]!r}"
+    lines[line - 1] = lines[line - 1].replace(old, new, 1)
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def replace_whole_line(path: Path, line: int, text: str) -> None:
+    """Replace line `line` (1-based) of a file with text."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines[line - 1] = text
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def drop_lines(text: str, spans: list[tuple[int, int]]) -> str:
+    """Text without the given (first, last) line spans, 1-based and inclusive; spans inside others count once."""
+    lines = text.split("\n")
+    keep = [True] * len(lines)
+    for first, last in spans:
+        for i in range(first - 1, last):
+            keep[i] = False
+    return "\n".join(line for line, k in zip(lines, keep, strict=True) if k)
+
+
+def remove_panel(path: Path, row: str, title: str) -> bool:
+    """Take the panel titled `title` out of the row titled `row` of a values file, if it is there."""
+    text = path.read_text(encoding="utf-8")
+    lines, doc = yaml_lines(text), yaml.safe_load(text)
+    for i, r in enumerate(doc.get("rows") or []):
+        for j, p in enumerate(r.get("panels") or []):
+            if r.get("title") == row and p.get("title") == title:
+                path.write_text(drop_lines(text, [lines[("rows", i, "panels", j)]]), encoding="utf-8")
+                return True
+    return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from patches import line_of_path, replace_whole_line, yaml_lines
 
 A = "values/services/api-gateway.yaml"
 S = "values/standard.yaml"
@@ -331,10 +332,15 @@ def test_only_allowlisted_environment_variables(project):
 
 
 def test_two_titles_whose_ids_collide_are_reported_truthfully(project):
-    # Found by a search: crc32 of these two titles under this row meets (masked to 31 bits).
+    # Found by a search: crc32 of these two titles under this row meets (masked to 31 bits). The first row of the
+    # file and its first two panels are given those titles, whatever they are called today.
     row = "Authentication & rate limiting"
-    project.edit(A, "        title: Active connections", "        title: Panel uejgtcuo")
-    project.edit(A, "        title: Authentication success rate", "        title: Panel iiwucoup")
+    lines = yaml_lines(project.file(A).read_text(encoding="utf-8"))
+    for path, title in ((("rows", 0, "title"), row), (("rows", 0, "panels", 0, "title"), "Panel uejgtcuo"),
+                        (("rows", 0, "panels", 1, "title"), "Panel iiwucoup")):
+        line = line_of_path(lines, path)
+        text = project.file(A).read_text(encoding="utf-8").split("\n")[line - 1]
+        replace_whole_line(project.file(A), line, text.split("title:")[0] + f"title: {title}")
     first, second = _line(project, A, "Panel uejgtcuo"), _line(project, A, "Panel iiwucoup")
     from dashkit.layout import stable_id
 

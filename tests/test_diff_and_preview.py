@@ -13,13 +13,37 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 from conftest import ROOT, panels_of
+from patches import insert_lines, line_of_path, replace_in_line, yaml_lines
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from dashkit.diff import diff_dashboards, diff_rules, diff_trees
 from dashkit.pipeline import build
 from dashkit.preview import COLUMN, ROW_UNIT, render_svg
 
-API = "services/api-gateway.json"
+
+def _subject() -> tuple[str, dict, int]:
+    """The dashboard the examples below edit, from values/: the README's api-gateway while it has what they
+    need (two rows of its own, a variable over a metric, a plain stat panel), else the first service that has.
+    Returns (service, its values, the index of that stat panel in its first row)."""
+    docs = {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "values" / "services").glob("*.yaml"))}
+    for service in sorted(docs, key=lambda s: s != "api-gateway"):
+        doc = docs[service]
+        rows = doc.get("rows") or []
+        if len(rows) < 2 or not any("metric" in v for v in doc.get("variables", [])):
+            continue
+        for i, p in enumerate(rows[0]["panels"]):
+            if p["type"] == "stat" and "expr" in p and "unit" in p and not {"thresholds", "legend", "datasource", "mappings"} & set(p):
+                return service, doc, i
+    pytest.skip("no service has two rows, a metric variable and a plain stat panel", allow_module_level=True)
+
+
+SERVICE, VALUES, INDEX = _subject()
+API = f"services/{SERVICE}.json"
+ROW = VALUES["rows"][0]["title"]  # the first row of the service's own
+TITLE = VALUES["rows"][0]["panels"][INDEX]["title"]  # a plain stat panel in it
+OTHER_ROW = VALUES["rows"][1]["title"]
+OTHER = VALUES["rows"][1]["panels"][-1]["title"]  # the last panel of the second row
+VARIABLE = next(v["name"] for v in VALUES["variables"] if "metric" in v)
 
 
 @pytest.fixture
@@ -31,76 +55,94 @@ def panel(dashboard: dict, title: str) -> dict:
     return next(p for p in panels_of(dashboard) if p.get("title") == title)
 
 
+def holder(dashboard: dict, title: str) -> list:
+    """The list that holds the panel: the dashboard's, or a collapsed row's."""
+    return next(lst for lst in [dashboard["panels"], *(p.get("panels", []) for p in dashboard["panels"])] if any(p.get("title") == title for p in lst))
+
+
 def test_no_change_reports_nothing(api, tree):
     assert diff_dashboards(tree[API], api) == []
 
 
 def test_added_and_removed_panels(api, tree):
-    new = copy.deepcopy(panel(api, "Active connections"))
-    new["title"], new["targets"][0]["expr"] = "Queued requests", "sum(x)"
-    api["panels"].insert(3, new)
-    gone = panel(api, "Backend status codes")
-    api["panels"].remove(gone)
+    original = panel(api, TITLE)
+    new = copy.deepcopy(original)
+    new["title"], new["targets"][0]["expr"] = "Zz queued requests", "sum(x)"
+    siblings = holder(api, TITLE)
+    siblings.insert(siblings.index(original) + 1, new)
+    holder(api, OTHER).remove(panel(api, OTHER))
     assert diff_dashboards(tree[API], api) == [
-        "- panel **Queued requests** added to row *Service health* (stat, short)",
-        "- panel **Backend status codes** removed from row *Backend routing*",
+        f"- panel **Zz queued requests** added to row *{ROW}* ({original['type']}, {original['fieldConfig']['defaults']['unit']})",
+        f"- panel **{OTHER}** removed from row *{OTHER_ROW}*",
     ]
 
 
 def test_a_pure_reorder_is_only_moved_and_ids_and_positions_are_noise(api, tree):
     top = api["panels"]
-    i, j = top.index(panel(api, "Request rate")), top.index(panel(api, "Error rate"))
+    header = next(i for i, p in enumerate(top) if p["type"] == "row")
+    assert top[header + 1]["type"] != "row" and top[header + 2]["type"] != "row", "test setup: the first row shows two panels"
+    i, j = header + 1, header + 2
     top[i], top[j] = top[j], top[i]
     for p in panels_of(api):  # renumber everything and shift the grid: none of it is a change
         p["id"] += 1000
         p["gridPos"]["y"] += 3
     lines = diff_dashboards(tree[API], api)
-    assert lines and all(re.match(r"- panel \*\*.+\*\* moved within row \*Service health\*$", line) for line in lines)
+    assert lines and all(re.match(rf"- panel \*\*.+\*\* moved within row \*{re.escape(top[header]['title'])}\*$", line) for line in lines)
     assert len(lines) == 1
 
 
 def test_moved_to_another_row(api, tree):
-    moving = panel(api, "Active connections")
-    api["panels"].remove(moving)
-    api["panels"].append(moving)  # after the last row header: now in "Logs and traces"
-    assert diff_dashboards(tree[API], api) == ["- panel **Active connections** moved from row *Authentication & rate limiting* to row *Logs and traces*"]
+    moving = panel(api, TITLE)
+    holder(api, TITLE).remove(moving)
+    api["panels"].append(moving)  # after the last row header: now in that row
+    last = [p for p in api["panels"] if p["type"] == "row"][-1]["title"]
+    assert diff_dashboards(tree[API], api) == [f"- panel **{TITLE}** moved from row *{ROW}* to row *{last}*"]
 
 
 def test_renamed_panel_is_one_rename_not_add_and_remove(api, tree):
-    panel(api, "Active connections")["title"] = "Open client connections"
-    assert diff_dashboards(tree[API], api) == ["- panel **Active connections** renamed to **Open client connections** (row *Authentication & rate limiting*)"]
+    panel(api, TITLE)["title"] = "Zz renamed panel"
+    assert diff_dashboards(tree[API], api) == [f"- panel **{TITLE}** renamed to **Zz renamed panel** (row *{ROW}*)"]
 
 
-@pytest.mark.parametrize("change,edit,expected", [
-    ("query", lambda p: p["targets"][0].update(expr="sum(api_gateway_active_connections)"),
-     ["- panel **Active connections**: query A changed", "  ```diff", '  - sum(api_gateway_active_connections{job="$job"})',
-      "  + sum(api_gateway_active_connections)", "  ```"]),
-    ("unit", lambda p: p["fieldConfig"]["defaults"].update(unit="percent"), ["- panel **Active connections**: unit `short` → `percent`"]),
-    ("thresholds", lambda p: p["fieldConfig"]["defaults"]["thresholds"]["steps"].append({"color": "red", "value": 500}),
-     ["- panel **Active connections**: thresholds `green` → `green, red from 500`"]),
-    ("legend", lambda p: p["targets"][0].update(legendFormat="{{instance}}"), ["- panel **Active connections**: legend A `__auto` → `{{instance}}`"]),
-    ("description", lambda p: p.update(description="Connections."),
-     ["- panel **Active connections**: description `Client connections open on the gateway right now.` → `Connections.`"]),
-    ("datasource", lambda p: p.update(datasource={"type": "prometheus", "uid": "mimir-eu"}), ["- panel **Active connections**: datasource `mimir` → `mimir-eu`"]),
-])
-def test_each_kind_of_panel_change_is_named(api, tree, change, edit, expected):
-    edit(panel(api, "Active connections"))
+def _changes(p: dict) -> list[tuple[str, object, list[str]]]:
+    """(change, edit, expected lines) for each kind of change, on panel p as built."""
+    expr, unit, ds = p["targets"][0]["expr"], p["fieldConfig"]["defaults"]["unit"], p["datasource"]["uid"]
+    base = ", ".join(step["color"] for step in p["fieldConfig"]["defaults"]["thresholds"]["steps"])  # a single base colour
+    other_unit = "percent" if unit != "percent" else "short"
+    return [
+        ("query", lambda q: q["targets"][0].update(expr="sum(up)"),
+         [f"- panel **{TITLE}**: query A changed", "  ```diff", f"  - {expr}", "  + sum(up)", "  ```"]),
+        ("unit", lambda q: q["fieldConfig"]["defaults"].update(unit=other_unit), [f"- panel **{TITLE}**: unit `{unit}` → `{other_unit}`"]),
+        ("thresholds", lambda q: q["fieldConfig"]["defaults"]["thresholds"]["steps"].append({"color": "red", "value": 500}),
+         [f"- panel **{TITLE}**: thresholds `{base}` → `{base}, red from 500`"]),
+        ("legend", lambda q: q["targets"][0].update(legendFormat="{{instance}}"), [f"- panel **{TITLE}**: legend A `__auto` → `{{{{instance}}}}`"]),
+        ("description", lambda q: q.update(description="Zz."), [f"- panel **{TITLE}**: description `{p['description']}` → `Zz.`"]),
+        ("datasource", lambda q: q.update(datasource={"type": "prometheus", "uid": ds + "-eu"}), [f"- panel **{TITLE}**: datasource `{ds}` → `{ds}-eu`"]),
+    ]
+
+
+@pytest.mark.parametrize("change", ["query", "unit", "thresholds", "legend", "description", "datasource"])
+def test_each_kind_of_panel_change_is_named(api, tree, change):
+    _, edit, expected = next(c for c in _changes(panel(tree[API], TITLE)) if c[0] == change)
+    edit(panel(api, TITLE))
     assert diff_dashboards(tree[API], api) == expected
 
 
 def test_variable_changes(api, tree):
-    var = next(v for v in api["templating"]["list"] if v["name"] == "backend")
-    var["query"] = var["query"].replace("backend)", "backend_name)")
-    api["templating"]["list"].append({"type": "custom", "name": "region", "query": "eu,us"})
+    var = next(v for v in api["templating"]["list"] if v["name"] == VARIABLE)
+    old = var["query"]
+    assert old.endswith(f", {VARIABLE})"), old
+    var["query"] = old.removesuffix(f"{VARIABLE})") + f"{VARIABLE}_name)"
+    api["templating"]["list"].append({"type": "custom", "name": "zz_region", "query": "eu,us"})
     assert diff_dashboards(tree[API], api) == [
-        "- variable **$region** added (custom: `eu,us`)",
-        '- variable **$backend**: query `label_values(api_gateway_backend_requests_total{job="api-gateway"}, backend)` → '
-        '`label_values(api_gateway_backend_requests_total{job="api-gateway"}, backend_name)`',
+        "- variable **$zz_region** added (custom: `eu,us`)",
+        f"- variable **${VARIABLE}**: query `{old}` → `{var['query']}`",
     ]
 
 
 def test_alert_rule_changes():
-    old = build(ROOT).files["rules/pyairtable-alerts.yaml"]
+    result = build(ROOT)
+    old = result.files[result.tree.ruler_alerts]
     doc = yaml.safe_load(old)
     group = doc["groups"][0]
     first, was = group["rules"][0]["alert"], group["rules"][0]["for"]
@@ -119,13 +161,16 @@ def test_dashboards_added_and_removed(tree):
 
 
 def test_adding_one_panel_to_a_values_file_is_a_few_lines_naming_it(project):
+    """The README's "Add a panel", with a title no one would give a real panel (the values may already hold
+    the README's own example)."""
     before = build(project.path).files
-    project.edit("values/services/api-gateway.yaml", "  - title: Backend routing\n    panels:\n",
-                 "  - title: Backend routing\n    panels:\n      - {type: stat, title: Backends up, description: Backends in use.,"
-                 " expr: 'count(sum by (backend) (rate(api_gateway_backend_requests_total{job=\"$job\"}[$interval])))', unit: short}\n")
+    rel = f"values/services/{SERVICE}.yaml"
+    line = line_of_path(yaml_lines(project.file(rel).read_text(encoding="utf-8")), ("rows", 1, "panels"))
+    insert_lines(project.file(rel), line, "      - {type: stat, title: Zz review panel, description: A panel no one would add.,"
+                                          " expr: 'count(up{job=\"$job\"})', unit: short}")
     report, count = diff_trees(before, build(project.path).files)
     assert count == 1
-    assert "- panel **Backends up** added to row *Backend routing* (stat, short)" in report
+    assert f"- panel **Zz review panel** added to row *{OTHER_ROW}* (stat, short)" in report
     assert len([line for line in report.splitlines() if line.startswith("- ")]) == 1
 
 
@@ -133,10 +178,11 @@ def test_diff_cli_on_two_files_and_check(tmp_path, tree):
     old, new = tmp_path / "old.json", tmp_path / "new.json"
     old.write_text(json.dumps(tree[API]))
     changed = copy.deepcopy(tree[API])
-    panel(changed, "Error rate")["fieldConfig"]["defaults"]["unit"] = "percent"
+    unit = panel(changed, TITLE)["fieldConfig"]["defaults"]["unit"]
+    panel(changed, TITLE)["fieldConfig"]["defaults"]["unit"] = "zz-unit"
     new.write_text(json.dumps(changed))
     run = subprocess.run([sys.executable, str(ROOT / "tools" / "diff.py"), "--files", str(old), str(new), "--check"], capture_output=True, text=True)
-    assert run.returncode == 1 and "- panel **Error rate**: unit `percentunit` → `percent`" in run.stdout
+    assert run.returncode == 1 and f"- panel **{TITLE}**: unit `{unit}` → `zz-unit`" in run.stdout
     same = subprocess.run([sys.executable, str(ROOT / "tools" / "diff.py"), "--files", str(old), str(old), "--check"], capture_output=True, text=True)
     assert same.returncode == 0 and "No dashboard or rule changes." in same.stdout
 
@@ -171,9 +217,11 @@ def test_diff_against_a_git_revision_builds_the_base_from_history(project):
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "init.defaultBranch=main"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
         subprocess.run(git + args, cwd=project.path, check=True, capture_output=True)
-    project.edit("values/services/mcp-server.yaml", "        title: Available tools\n", "        title: Registered tools\n")
+    rel = f"values/services/{SERVICE}.yaml"
+    line = line_of_path(yaml_lines(project.file(rel).read_text(encoding="utf-8")), ("rows", 0, "panels", INDEX, "title"))
+    replace_in_line(project.file(rel), line, TITLE, f"{TITLE} zz renamed")
     run = subprocess.run([sys.executable, "tools/diff.py", "HEAD", "--check"], cwd=project.path, capture_output=True, text=True)
     assert run.returncode == 1, run.stderr
-    assert "- panel **Available tools** renamed to **Registered tools** (row *Connections and sessions*)" in run.stdout
+    assert f"- panel **{TITLE}** renamed to **{TITLE} zz renamed** (row *{ROW}*)" in run.stdout
     assert (project.path / "build" / "reports" / "diff.md").exists()
-    assert subprocess.run(git + ["status", "--porcelain", "values"], cwd=project.path, capture_output=True, text=True).stdout.strip() == "M values/services/mcp-server.yaml"
+    assert subprocess.run(git + ["status", "--porcelain", "values"], cwd=project.path, capture_output=True, text=True).stdout.strip() == f"M {rel}"

@@ -79,7 +79,7 @@ def test_prometheus_targets_pass_the_dataquery_schema(tree):
             for target in panel["targets"]:
                 checked += 1
                 problems += [f"{path} {panel['title']} {target['refId']}: {e}" for e in _errors(validator, target)]
-    assert checked > 150
+    assert checked >= len(tree), "every dashboard has Prometheus targets"
     assert problems == []
 
 

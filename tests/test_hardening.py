@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from dashkit.pipeline import build
+
 KILL_TRIALS = int(os.environ.get("KILL_TRIALS", "8"))
 REBUILDS = int(os.environ.get("REBUILDS", "3"))
-EXTRA = "values/services/search-service.yaml"
-SEARCH = "service: search-service\ntitle: Search Service\nport: 8010\ndescription: Full-text search.\nrows: []\n"
+EXTRA = "values/services/zz-test-search.yaml"  # a name and a port no one would pick for a real service
+SEARCH = "service: zz-test-search\ntitle: Search Service\nport: 65504\ndescription: Full-text search.\nrows: []\n"
 
 
 def snapshot_tree(project) -> dict[str, bytes] | None:
@@ -67,7 +69,8 @@ def test_a_killed_build_leaves_the_old_or_the_new_tree(project):
     project.write(EXTRA, SEARCH)
     assert project.build().returncode == 0
     tree_b = snapshot_tree(project)
-    assert "services/search-service.json" in tree_b and "services/search-service.json" not in tree_a
+    extra = build(project.path).tree.in_out("services/zz-test-search.json")  # where its dashboard is in out/
+    assert extra in tree_b and extra not in tree_a
     rng = random.Random(2026)
     outcomes = {"old": 0, "new": 0}
     for trial in range(KILL_TRIALS):
@@ -195,7 +198,9 @@ def test_a_symlinked_out_is_followed(project, tmp_path):
     assert project.build().returncode == 0
     assert project.build().returncode == 0  # the second build exchanges, the first one created
     assert (project.path / "out").is_symlink() and os.readlink(project.path / "out") == str(target)
-    assert (target / ".dashkit-manifest").is_file() and (target / "pyairtable-overview.json").is_file()
+    result = build(project.path)
+    overview = result.tree.in_out(next(d.path for d in result.dashboards if d.kind == "overview"))
+    assert (target / ".dashkit-manifest").is_file() and (target / overview).is_file()
     assert leftovers(project.path, target.parent) == [] and (target.parent / ".pyairtable.lock").is_file()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import panels_of
+from patches import insert_lines, line_of_path, yaml_lines
 
 from dashkit.layout import flow, grids, overlaps, stable_id
 
@@ -41,16 +42,18 @@ def test_no_dashboard_has_overlapping_or_out_of_grid_panels(tree):
 
 
 def test_the_row_after_a_collapsed_row_starts_right_under_its_header(tree):
-    panels = tree["pyairtable-overview.json"]["panels"]
+    panels = next(dash for path, dash in tree.items() if not path.startswith("services/"))["panels"]  # the overview
     collapsed = next(i for i, p in enumerate(panels) if p.get("collapsed"))
     assert panels[collapsed + 1]["gridPos"]["y"] == panels[collapsed]["gridPos"]["y"] + 1
 
 
 def test_inserting_a_panel_keeps_other_panel_ids(project, tree):
-    project.edit("values/services/api-gateway.yaml", "rows:\n  - title: Authentication & rate limiting\n    panels:\n",
-                 "rows:\n  - title: Authentication & rate limiting\n    panels:\n      - {type: stat, title: New, description: d, expr: 'sum(up{job=\"$job\"})', unit: none}\n")
+    service = min(p.stem for p in (project.path / "values" / "services").glob("*.yaml"))
+    rel = f"values/services/{service}.yaml"
+    first_row = line_of_path(yaml_lines(project.file(rel).read_text(encoding="utf-8")), ("rows", 0, "panels"))
+    insert_lines(project.file(rel), first_row, "      - {type: stat, title: Zz new, description: d, expr: 'sum(up{job=\"$job\"})', unit: none}")
     assert project.build().returncode == 0
-    after = project.dashboard("services/api-gateway.json")
-    before_ids = {p["title"]: p["id"] for p in panels_of(tree["services/api-gateway.json"])}
+    after = project.dashboard(f"services/{service}.json")
+    before_ids = {p["title"]: p["id"] for p in panels_of(tree[f"services/{service}.json"])}
     after_ids = {p["title"]: p["id"] for p in panels_of(after)}
     assert {t: after_ids[t] for t in before_ids} == before_ids

@@ -31,7 +31,14 @@ def live(tmp_path_factory):
 
 
 def dashboards(result) -> dict[str, dict]:
-    return {rel: json.loads(text) for rel, text in result.files.items() if rel.endswith(".json")}
+    return {rel: json.loads(text) for rel, text in result.dashboard_files().items()}
+
+
+def where(result, path: str, written: str) -> str:
+    """'<dashboard> › <panel>' as findings name the panel whose query holds `written` (JSON text), whatever it is titled."""
+    board = dashboards(result)[path]
+    found = next(p for p, _ in check.panels_with_state(board) if any(written in json.dumps(t) for t in p.get("targets", [])))
+    return f"{board['title']} › {found['title']}"
 
 
 def run(result, prom, boards):
@@ -65,23 +72,27 @@ def test_a_misspelt_label_value_is_no_data(live):
     result, prom, _ = live
     written = 'airtable_gateway_sync_operations_total{job=\\"$job\\", status=\\"error\\"}'
     board = edited(result, "services/airtable-gateway.json", written, written.replace("error", "eror"))
-    assert findings(result, prom, board) == ["Airtable Gateway › Sync errors [A]: empty result: the panel would show No data"]
+    assert findings(result, prom, board) == [f"{where(result, 'services/airtable-gateway.json', written)} [A]: empty result: the panel would show No data"]
 
 
 def test_a_misspelt_label_name_is_named(live):
     result, prom, _ = live
-    board = edited(result, "services/api-gateway.json", 'sum(api_gateway_active_connections{job=\\"$job\\"})', 'sum(api_gateway_active_connections{jbo=\\"$job\\"})')
+    written = 'sum(api_gateway_active_connections{job=\\"$job\\"})'
+    panel = where(result, "services/api-gateway.json", written)
+    board = edited(result, "services/api-gateway.json", written, 'sum(api_gateway_active_connections{jbo=\\"$job\\"})')
     assert findings(result, prom, board) == [
-        "API Gateway › Active connections [A]: label 'jbo' is not a label of api_gateway_active_connections (did you mean 'job'?)",
-        "API Gateway › Active connections [A]: empty result: the panel would show No data",
+        f"{panel} [A]: label 'jbo' is not a label of api_gateway_active_connections (did you mean 'job'?)",
+        f"{panel} [A]: empty result: the panel would show No data",
     ]
 
 
 def test_a_counter_without_rate_is_named(live):
     result, prom, _ = live
-    board = edited(result, "services/api-gateway.json", 'sum(api_gateway_active_connections{job=\\"$job\\"})', 'sum(api_gateway_rate_limit_hits_total{job=\\"$job\\"})')
+    written = 'sum(api_gateway_active_connections{job=\\"$job\\"})'
+    panel = where(result, "services/api-gateway.json", written)
+    board = edited(result, "services/api-gateway.json", written, 'sum(api_gateway_rate_limit_hits_total{job=\\"$job\\"})')
     assert findings(result, prom, board) == [
-        "API Gateway › Active connections [A]: counter api_gateway_rate_limit_hits_total used without rate() or increase(): its raw value only ever climbs"
+        f"{panel} [A]: counter api_gateway_rate_limit_hits_total used without rate() or increase(): its raw value only ever climbs"
     ]
 
 
@@ -89,15 +100,16 @@ def test_a_variable_that_matches_nothing_is_named(live):
     result, prom, _ = live
     board = edited(result, "services/api-gateway.json", '"label_values(api_gateway_backend_requests_total{job=\\"api-gateway\\"}, backend)"',
                    '"label_values(api_gateway_backend_requests_total{job=\\"api-gateway\\"}, backnd)"')
-    assert findings(result, prom, board)[0].startswith("API Gateway › variable $backend: matches nothing")
+    assert findings(result, prom, board)[0].startswith(f"{board['title']} › variable $backend: matches nothing")
 
 
 def test_a_ratio_shown_as_a_percentage_is_out_of_range(live):
     result, prom, _ = live
+    panel = where(result, "services/api-gateway.json", "1 - ((sum(rate(api_gateway_auth_failures_total")
     board = edited(result, "services/api-gateway.json", '"expr": "1 - ((sum(rate(api_gateway_auth_failures_total', '"expr": "100 - ((sum(rate(api_gateway_auth_failures_total')
     found = findings(result, prom, board)
-    assert found[0].startswith("API Gateway › Authentication success rate [A]: last value 99.9")  # at the default $interval
-    assert all(f.startswith("API Gateway › Authentication success rate [A]") and f.endswith("is outside the sensible range of unit percentunit [0, 1]")
+    assert found[0].startswith(f"{panel} [A]: last value 99.9")  # at the default $interval
+    assert all(f.startswith(f"{panel} [A]") and f.endswith("is outside the sensible range of unit percentunit [0, 1]")
                for f in found)  # and at every other $interval a person can pick
 
 

@@ -17,6 +17,7 @@ import sys
 import pytest
 import yaml
 from conftest import ROOT
+from patches import line_of_path, replace_in_line, yaml_lines
 
 from dashkit.live import alerts, check, synth
 from dashkit.live.prometheus import Prometheus
@@ -101,8 +102,12 @@ def test_the_incident_covers_every_alert_condition_of_the_specification():
     for name, sev in [("ServiceDown", "critical"), ("HighErrorRate", "critical"), ("ElevatedErrorRate", "warning"),
                       ("HighLatency", "critical"), ("ElevatedLatency", "warning"), ("HighCpuUsage", "critical"),
                       ("HighMemoryUsage", "critical"), ("CacheHitRateLow", "warning"), ("TargetMissing", "critical")]:
-        assert (name, sev) in fired and levels[name].severity == sev
-    assert any(a.endswith("Backlog") and sev == "warning" for a, _, sev in scenario("incident").alerts)
+        assert (name, sev) in fired and levels[name].severity == sev, (
+            f"the incident scenario of values/scenarios.yaml no longer fires {name} ({sev}), a condition of the specification: "
+            "if its service was removed, give its event and expected alert to another service")
+    assert any(a.endswith("Backlog") and sev == "warning" for a, _, sev in scenario("incident").alerts), (
+        "the incident scenario of values/scenarios.yaml fires no queue-backlog alert (the specification's queue depth condition): "
+        "if the service whose queue backed up was removed, back up another service's queue (a gauge event, as in the backlog scenario)")
 
 
 @needs_prometheus
@@ -229,17 +234,27 @@ def test_a_service_gone_from_service_discovery_keeps_a_down_tile_on_the_overview
 
 
 def test_a_scenario_naming_a_missing_service_or_metric_is_one_line_each(project):
-    project.edit("values/scenarios.yaml", "{kind: down, service: platform-services}", "{kind: down, service: platform-service}")
-    project.edit("values/scenarios.yaml", "metric: automation_services_file_queue_depth, value: 400",
-                 "metric: automation_services_file_queue_dept, value: 400")
+    """The first event of values/scenarios.yaml naming a service, and the first gauge event, misspelt by a letter."""
+    rel = "values/scenarios.yaml"
+    written = yaml.safe_load(project.file(rel).read_text(encoding="utf-8"))["scenarios"]
+    services = {p.stem for p in (project.path / "values" / "services").glob("*.yaml")}
+    events = [(name, i, e) for name, sc in written.items() for i, e in enumerate(sc.get("events", []))]
+    name, i, event = next((n, i, e) for n, i, e in events if e.get("service") in services)
+    gname, gi, gauge = next((n, i, e) for n, i, e in events if e["kind"] == "gauge" and (n, i) != (name, i))
+    lines = yaml_lines(project.file(rel).read_text(encoding="utf-8"))
+    replace_in_line(project.file(rel), line_of_path(lines, ("scenarios", name, "events", i, "service")),
+                    f"service: {event['service']}", f"service: {event['service'][:-1]}")
+    replace_in_line(project.file(rel), line_of_path(lines, ("scenarios", gname, "events", gi, "metric")),
+                    f"metric: {gauge['metric']}", f"metric: {gauge['metric'][:-1]}")
     shutil.copytree(ROOT / "tools", project.path / "tools", ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
     result = subprocess.run([sys.executable, "tools/live_check.py"], cwd=project.path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    lines = result.stderr.splitlines()
-    assert lines[0].startswith("values/scenarios.yaml:") and lines[0].endswith(
-        ": scenarios.incident.events[0].service: unknown service 'platform-service' (did you mean 'platform-services'?)")
-    assert lines[1].endswith("metric: a gauge event needs a catalog metric (did you mean 'automation_services_file_queue_depth'?)")
-    assert lines[2] == "live check not run: 2 problem(s) in values/scenarios.yaml"
+    out = result.stderr.splitlines()
+    assert all(line.startswith(f"{rel}:") for line in out[:2]), out
+    assert any(line.endswith(f": scenarios.{name}.events[{i}].service: unknown service '{event['service'][:-1]}' (did you mean '{event['service']}'?)")
+               for line in out[:2]), out
+    assert any(line.endswith(f"metric: a gauge event needs a catalog metric (did you mean '{gauge['metric']}'?)") for line in out[:2]), out
+    assert out[2] == f"live check not run: 2 problem(s) in {rel}"
 
 
 def test_every_alert_is_expected_to_fire_in_some_scenario():
