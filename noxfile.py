@@ -214,7 +214,7 @@ def preview(session: nox.Session) -> None:
 @nox.session
 def live(session: nox.Session) -> None:
     """Every panel, variable selection and alert against a real Prometheus, per scenario of values/scenarios.yaml
-    (healthy, incident, minimal); `-- --scenario NAME` runs one. Installs Debian's prometheus if missing."""
+    (healthy, incident, backlog, minimal); `-- --scenario NAME` runs one. Installs Debian's prometheus if missing."""
     prometheus(session)
     install(session, *BUILD_REQS)
     session.run("python", "tools/live_check.py", *session.posargs)

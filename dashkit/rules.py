@@ -113,10 +113,17 @@ def _instantiate(group: str, spec: AlertSpec, variables: dict, dashboard: Assemb
         problems.append(Problem(spec.src.at("dashboard"), "a platform alert must say `dashboard: overview`"))
     else:
         if dashboard.path not in titles_of:  # once per dashboard, however many alerts link to it
-            titles_of[dashboard.path] = {p.get("title"): p.get("id") for p in panels_of(dashboard) if p.get("type") != "row"}
+            titles: dict[str, list] = {}
+            for p in panels_of(dashboard):
+                if p.get("type") != "row":
+                    titles.setdefault(p.get("title"), []).append(p.get("id"))
+            titles_of[dashboard.path] = titles
         titles = titles_of[dashboard.path]
-        if spec.panel in titles:
-            panel_id = titles[spec.panel]
+        if len(titles.get(spec.panel, [])) == 1:
+            panel_id = titles[spec.panel][0]
+        elif spec.panel in titles:  # two rows may share a panel title; an alert must not guess which it means
+            problems.append(Problem(spec.src.at("panel"), f"{len(titles[spec.panel])} panels on {uid} are titled '{spec.panel}': "
+                                    "give the one this alert shows a title of its own"))
         else:
             problems.append(Problem(spec.src.at("panel"), f"no panel titled '{spec.panel}' on {uid}{did_you_mean(spec.panel, titles)}"))
     return AlertRule(group, spec, expr, uid, panel_id)

@@ -183,7 +183,29 @@ def state_refusal(out: Path, names: set[str]) -> str | None:
         entries = set(os.listdir(out))
         if entries and MANIFEST not in entries and not entries <= names | TOOL_NAMES:
             return f"it is not empty and was not written by this build (no {MANIFEST}); empty or remove it, or choose another --out"
+        foreign = _not_in_manifest(out) if MANIFEST in entries else []
+        if foreign:  # a copy of out/ merged into another folder (Grafana's provisioning) carries the manifest too
+            shown_files = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            return f"it holds files this build did not write ({shown_files}); remove them, or choose another --out"
     return None
+
+
+def _not_in_manifest(out: Path) -> list[str]:
+    """Files under `out` its manifest does not list (the review tools' legacy reports/ and preview/ aside)."""
+    try:
+        listed = set((out / MANIFEST).read_text(encoding="utf-8").splitlines()[1:])
+    except (OSError, UnicodeDecodeError):
+        return [MANIFEST]
+    found = []
+    for folder, dirs, files in os.walk(out):
+        rel_folder = os.path.relpath(folder, out)
+        if rel_folder == ".":
+            dirs[:] = sorted(d for d in dirs if d not in TOOL_NAMES)
+        for name in sorted(files):
+            rel = name if rel_folder == "." else f"{rel_folder}/{name}".replace(os.sep, "/")
+            if rel != MANIFEST and rel not in listed:
+                found.append(rel)
+    return sorted(found)
 
 
 def manifest(files: dict[str, str]) -> str:

@@ -1,10 +1,12 @@
-"""Deploying as the README says: `cp -r out/. <Grafana's provisioning folder>` gives Grafana readable
+"""Deploying as the README says (remove the last deploy's files, `cp -r out/.` into Grafana's provisioning folder) gives Grafana readable
 dashboards, datasources, alert rules, a contact point and a notification policy, in one folder, and nothing
 else Grafana would read. No Grafana server can run here: the checks read the copied tree as Grafana's file
 provisioning does (its documented folders and formats); test_provisioning.py checks each file's format."""
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 import shlex
 import stat
@@ -22,30 +24,78 @@ RECEIVER_ENV = {"ALERT_EMAIL_ADDRESSES", "ALERT_SLACK_URL", "ALERT_WEBHOOK_URL"}
 DATASOURCE_ENV = {"MIMIR_URL", "LOKI_URL", "TEMPO_URL", "MIMIR_TENANT", "LOKI_TENANT", "TEMPO_TENANT"}
 
 
-def readme_deploy_command() -> list[str]:
-    """The README's copy command, as written (sudo dropped: the test copies into a folder of its own)."""
-    lines = [line.split("#", 1)[0].strip() for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()]
-    commands = [shlex.split(line.removeprefix("sudo ")) for line in lines if re.match(r"(sudo )?cp -r out/\. ", line)]
-    assert commands, "the README shows how to copy out/ into Grafana's provisioning folder"
-    return commands[0]
+def readme_deploy_commands() -> list[list[str]]:
+    """The Deploy section's commands as written (sudo dropped: the tests deploy into folders of their own)."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Deploy", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    commands = [shlex.split(line.split("#", 1)[0].removeprefix("sudo ")) for line in block.splitlines() if line.strip()]
+    assert [c[0] for c in commands] == ["rm", "cp"], "the README removes the last deploy's files, then copies out/"
+    return commands
+
+
+def deploy(out: Path, provisioning: Path) -> None:
+    """Run the README's deploy lines with Grafana's provisioning path replaced by `provisioning`, under a
+    strict umask (root's may be 077), globs expanded as the shell would."""
+    defaults = yaml.safe_load((ROOT / "values" / "defaults.yaml").read_text(encoding="utf-8"))
+    server = defaults["grafana"]["provisioning_path"].rstrip("/")
+    for words in readme_deploy_commands():
+        args = []
+        for word in words:
+            local = word.replace(server, str(provisioning), 1) if word.startswith(server) else word
+            args += sorted(glob.glob(local)) if glob.has_magic(local) else [local]
+        subprocess.run(args, cwd=out.parent, check=True, timeout=60, preexec_fn=lambda: os.umask(0o077))
+
+
+def build_into(root: Path, out: Path) -> None:
+    result = subprocess.run([sys.executable, str(root / "build.py"), "--out", str(out)], cwd=root, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory) -> tuple[Path, dict]:
-    """A fresh build, copied into a stand-in for /etc/grafana/provisioning exactly as the README says."""
+    """A fresh build, deployed as the README says into a stand-in for /etc/grafana/provisioning that
+    already holds another team's datasource."""
     work = tmp_path_factory.mktemp("deploy")
-    out = work / "out"
-    result = subprocess.run([sys.executable, str(ROOT / "build.py"), "--out", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    command = readme_deploy_command()
-    server_path = command[-1].rstrip("/")
-    defaults = yaml.safe_load((ROOT / "values" / "defaults.yaml").read_text(encoding="utf-8"))
-    assert server_path == defaults["grafana"]["provisioning_path"].rstrip("/"), "the README copies to provisioning_path"
+    build_into(ROOT, work / "out")
     provisioning = work / "etc-grafana-provisioning"
+    (provisioning / "datasources").mkdir(parents=True)
+    (provisioning / "datasources" / "other-team.yaml").write_text(OTHER_TEAM, encoding="utf-8")
+    deploy(work / "out", provisioning)
+    return provisioning, yaml.safe_load((ROOT / "values" / "defaults.yaml").read_text(encoding="utf-8"))
+
+
+OTHER_TEAM = "apiVersion: 1\ndatasources: []\n"
+
+
+def test_the_deploy_keeps_other_files_of_the_provisioning_folder(deployed):
+    provisioning, _ = deployed
+    assert (provisioning / "datasources" / "other-team.yaml").read_text(encoding="utf-8") == OTHER_TEAM
+
+
+def test_a_redeploy_after_removing_a_service_leaves_no_trace_of_it(project, tmp_path):
+    project.write("values/services/zz-test-deploy.yaml",
+                  "service: zz-test-deploy\ntitle: Zz Test Deploy\nport: 65520\ndescription: A service that is removed again.\nrows: []\n")
+    provisioning = tmp_path / "provisioning"
     provisioning.mkdir()
-    subprocess.run([*command[:-1], str(provisioning) + "/"], cwd=work, check=True, timeout=60)
-    return provisioning, defaults
+    build_into(project.path, project.path / "out")
+    deploy(project.path / "out", provisioning)
+    assert list(provisioning.rglob("zz-test-deploy.json"))
+    project.file("values/services/zz-test-deploy.yaml").unlink()
+    build_into(project.path, project.path / "out")
+    deploy(project.path / "out", provisioning)
+    assert not list(provisioning.rglob("zz-test-deploy.json"))
+    copied = sorted(p.relative_to(provisioning).as_posix() for p in provisioning.rglob("*") if p.is_file())
+    built = sorted(p.relative_to(project.path / "out").as_posix() for p in (project.path / "out").rglob("*") if p.is_file())
+    assert copied == built, "after a redeploy the folder holds exactly the new build"
+
+
+def test_a_build_never_replaces_a_provisioning_folder_it_was_copied_into(deployed):
+    """cp copies the manifest too; a later `--out` at Grafana's folder must not take the other files with it."""
+    provisioning, _ = deployed
+    before = {p: p.read_bytes() for p in provisioning.rglob("*") if p.is_file()}
+    result = subprocess.run([sys.executable, str(ROOT / "build.py"), "--out", str(provisioning)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "datasources/other-team.yaml" in result.stderr and "Traceback" not in result.stderr
+    assert {p: p.read_bytes() for p in provisioning.rglob("*") if p.is_file()} == before
 
 
 def documents(folder: Path) -> dict[str, dict]:

@@ -49,7 +49,7 @@ def main() -> int:
     args = parser.parse_args()
     result = build(ROOT)
     window = synth.PRESETS["large"].window
-    with tempfile.TemporaryDirectory(prefix="pyairtable-cost-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dashkit-cost-") as tmp:
         workdir = args.keep or Path(tmp)
         began = time.perf_counter()
         if args.reuse and (workdir / "tsdb").is_dir():

@@ -58,7 +58,7 @@ def _plain_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
 def tree_at(revision: str) -> dict[str, str]:
     """Build the dashboards of a git revision with that revision's own code, in a temporary folder."""
     archive = subprocess.run(["git", "archive", "--format=tar", revision], cwd=ROOT, check=True, capture_output=True).stdout
-    with tempfile.TemporaryDirectory(prefix="pyairtable-base-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dashkit-base-") as tmp:
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(tmp, members=_plain_members(tar))
         out = Path(tmp) / "out"

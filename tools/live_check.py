@@ -48,7 +48,7 @@ def main() -> int:
         return 2
     chosen = [s for s in chosen if not args.scenario or s.name in args.scenario]
     results = []
-    with tempfile.TemporaryDirectory(prefix="pyairtable-live-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dashkit-live-") as tmp:
         for scenario in chosen:
             workdir = (args.keep or Path(tmp)) / scenario.name
             try:
