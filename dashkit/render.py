@@ -1,7 +1,9 @@
 """Stage 2, render: turn each panel spec into Grafana panel JSON through its panel-type template.
 
-A panel type is one file in templates/panels/: `<type>.json.j2` (Jinja, sandboxed) or `<type>.jsonnet`
-(go-jsonnet). The engine is chosen by the extension (see engines.py).
+A panel type is one file in templates/panels/: `<type>.jsonnet` (go-jsonnet: every built-in type; the
+pieces they share are templates/lib/panel.libsonnet) or `<type>.json.j2` (Jinja, sandboxed: for a panel
+that is mostly text). The engine is chosen by the extension (see engines.py). This module only turns
+values into the data a template receives; what Grafana's JSON looks like is written in templates/.
 """
 
 from __future__ import annotations
@@ -16,57 +18,36 @@ REF_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 # --- the data a panel template receives ------------------------------------------------------------
-def threshold_steps(levels: dict | None, colors: dict) -> dict:
-    """Warning/critical levels -> Grafana threshold steps in the project's one colour scheme."""
-    if not levels:
-        return {"mode": "absolute", "steps": [{"color": colors["ok"], "value": None}]}
-    warning, critical = levels.get("warning"), levels.get("critical")
-    if levels.get("direction", "above") == "above":
-        steps = [{"color": colors["ok"], "value": None}]
-        if warning is not None:
-            steps.append({"color": colors["warning"], "value": warning})
-        if critical is not None:
-            steps.append({"color": colors["critical"], "value": critical})
-    else:
-        first = colors["critical"] if critical is not None else colors["warning"]
-        steps = [{"color": first, "value": None}]
-        if critical is not None and warning is not None:
-            steps.append({"color": colors["warning"], "value": critical})
-        steps.append({"color": colors["ok"], "value": warning if warning is not None else critical})
-    return {"mode": "absolute", "steps": steps}
-
-
-def value_mappings(mappings: list | None) -> list:
-    if not mappings:
-        return []
-    options = {}
-    for index, m in enumerate(mappings):
-        result = {"index": index, "text": m["text"]}
-        if "color" in m:
-            result["color"] = m["color"]
-        options[str(m["value"])] = result
-    return [{"type": "value", "options": options}]
-
-
-def data_link(link: dict) -> dict:
-    """A data link, in the full link shape Grafana's published schema asks of fieldConfig links."""
-    return {
-        "title": link["title"],
-        "url": link["url"],
-        "type": "link",
-        "icon": "external link",
-        "tooltip": link["title"],
-        "tags": [],
-        "asDropdown": False,
-        "targetBlank": False,
-        "includeVars": False,
-        "keepTime": True,
-    }
-
-
+# Values as data: defaults filled in, queries given refIds. What Grafana's JSON looks like (threshold steps,
+# mappings, links, targets) is the templates' business, written once in templates/lib/panel.libsonnet.
 def panel_context(spec: PanelSpec, defaults: dict) -> dict:
     v = spec.values
     ds = defaults["datasources"][v.get("datasource", "metrics")]
+    return {
+        "type": v["type"],
+        "title": v["title"],
+        "description": v["description"],
+        "datasource": {"type": ds["type"], "uid": ds["uid"]},
+        "targets": _targets(v),
+        "unit": v.get("unit", "none"),
+        "decimals": v.get("decimals"),
+        "min": v.get("min"),
+        "max": v.get("max"),
+        "no_value": v.get("no_value"),  # what Grafana shows instead of "No data"
+        "thresholds": _levels(v.get("thresholds")),  # {warning, critical, direction} or None
+        "series_thresholds": [{"name": name, "levels": _levels(own)} for name, own in sorted(v.get("series_thresholds", {}).items())],
+        "colors": defaults["colors"],  # ok, warning, critical: the one colour scheme
+        "mappings": _mappings(v.get("mappings")),
+        "links": [{"title": link["title"], "url": link["url"]} for link in v.get("links", [])],
+        "stack": bool(v.get("stack", False)),
+        "reduce": v.get("reduce", "lastNotNull"),
+        "orientation": v.get("orientation", "auto"),
+        "color": v.get("color"),
+        "content": v.get("content", ""),
+    }
+
+
+def _targets(v: dict) -> list[dict]:
     written = v.get("targets") or ([{"expr": v["expr"], "legend": v.get("legend"), "instant": v.get("instant"), "exemplar": v.get("exemplar")}] if "expr" in v else [])
     targets = []
     for i, t in enumerate(written):
@@ -83,34 +64,21 @@ def panel_context(spec: PanelSpec, defaults: dict) -> dict:
                 "format": t.get("format", "table" if v["type"] == "table" else "time_series"),
             }
         )
-    levels = v.get("thresholds")
-    return {
-        "type": v["type"],
-        "title": v["title"],
-        "description": v["description"],
-        "datasource": {"type": ds["type"], "uid": ds["uid"]},
-        "targets": targets,
-        "unit": v.get("unit", "none"),
-        "decimals": v.get("decimals"),
-        "min": v.get("min"),
-        "max": v.get("max"),
-        "no_value": v.get("no_value"),  # what Grafana shows instead of "No data"
-        "has_thresholds": bool(levels),
-        "thresholds": threshold_steps(levels, defaults["colors"]),
-        # one series' own levels (a service overriding a preset, on the overview), by its display name
-        "overrides": [
-            {"matcher": {"id": "byNames", "options": {"mode": "include", "names": [name]}},  # object options: Grafana's published schema
-             "properties": [{"id": "thresholds", "value": threshold_steps(own, defaults["colors"])}]}
-            for name, own in sorted(v.get("series_thresholds", {}).items())
-        ],
-        "mappings": value_mappings(v.get("mappings")),
-        "links": [data_link(link) for link in v.get("links", [])],
-        "stack": bool(v.get("stack", False)),
-        "reduce": v.get("reduce", "lastNotNull"),
-        "orientation": v.get("orientation", "auto"),
-        "color": v.get("color"),
-        "content": v.get("content", ""),
-    }
+    return targets
+
+
+def _levels(levels: dict | None) -> dict | None:
+    if not levels:
+        return None
+    return {"warning": levels.get("warning"), "critical": levels.get("critical"), "direction": levels.get("direction", "above")}
+
+
+def _mappings(mappings: list | None) -> list[dict]:
+    """Keyed by the value as text, as Grafana compares them (a repeated value is a problem load reports)."""
+    by_text = {}
+    for index, m in enumerate(mappings or []):
+        by_text[str(m["value"])] = {"value": str(m["value"]), "index": index, "text": m["text"], "color": m.get("color")}
+    return list(by_text.values())
 
 
 @dataclass
@@ -144,6 +112,7 @@ def _size(spec: PanelSpec, defaults: dict) -> tuple[int, int]:
 
 def render(values: Values, renderer: Templates | None = None) -> tuple[list[RenderedDashboard], list[Problem]]:
     renderer = renderer or Templates()
+    results = _render_all(values, renderer)
     problems: list[Problem] = []
     out = []
     done: dict[int, RenderedPanel | None] = {}  # shared rows: one spec object, rendered once
@@ -153,14 +122,12 @@ def render(values: Values, renderer: Templates | None = None) -> tuple[list[Rend
             panels = []
             for spec in row.panels:
                 if id(spec) not in done:
-                    done[id(spec)] = render_panel(spec, values.defaults, renderer, problems)
-                rendered = done[id(spec)]
-                if rendered is not None:
-                    panels.append(rendered)
-            try:
-                header = renderer.render_file(renderer.panels["row"], row={"title": row.title, "collapsed": row.collapsed})
-            except (KeyError, TemplateError) as err:
-                message = f"template error: row: {err}"
+                    done[id(spec)] = _panel(spec, results.get(id(spec)), values.defaults, renderer, problems)
+                if done[id(spec)] is not None:
+                    panels.append(done[id(spec)])
+            header = results.get((row.title, row.collapsed), KeyError("row"))
+            if isinstance(header, Exception):
+                message = f"template error: row: {header}"
                 if not any(p.message == message for p in problems):  # once, not once per row
                     problems.append(Problem(row.src.at("title"), message))
                 continue
@@ -169,18 +136,31 @@ def render(values: Values, renderer: Templates | None = None) -> tuple[list[Rend
     return out, problems
 
 
-def render_panel(spec: PanelSpec, defaults: dict, renderer: Templates, problems: list[Problem]) -> RenderedPanel | None:
-    kind = spec.values["type"]
-    template = renderer.panels.get(kind)
-    if template is None or kind == "row":
+def _render_all(values: Values, renderer: Templates) -> dict:
+    """Every distinct panel (by spec: the shared rows are one spec object on every service) and row header
+    through its template in one batch: id(spec) or (title, collapsed) -> its JSON or the TemplateError."""
+    jobs: dict = {}
+    for dash in values.dashboards:
+        for row in dash.rows:
+            for spec in row.panels:
+                template = renderer.panels.get(spec.values["type"])
+                if id(spec) not in jobs and template is not None and spec.values["type"] != "row":
+                    jobs[id(spec)] = (template, {"panel": panel_context(spec, values.defaults)})
+            if "row" in renderer.panels:
+                jobs[(row.title, row.collapsed)] = (renderer.panels["row"], {"row": {"title": row.title, "collapsed": row.collapsed}})
+    return dict(zip(jobs, renderer.render_batch(list(jobs.values())), strict=True))
+
+
+def _panel(spec: PanelSpec, body, defaults: dict, renderer: Templates, problems: list[Problem]) -> RenderedPanel | None:
+    """A rendered panel with its size and what the later stages need, or None with the problem said once."""
+    if body is None:
+        kind = spec.values["type"]
         choices = [t for t in renderer.panels if t != "row"]
         problems.append(Problem(spec.src.at("type"), f"unknown panel type '{kind}'{did_you_mean(kind, choices)}"))
         return None
-    try:
-        body = renderer.render_file(template, panel=panel_context(spec, defaults))
-    except TemplateError as err:
+    if isinstance(body, TemplateError):
         # A broken template breaks every panel of its type: report it once, at the first panel.
-        message = f"template error: {err}"
+        message = f"template error: {body}"
         if not any(p.message.startswith(message) for p in problems):
             problems.append(Problem(spec.src.at("type"), message))
         return None

@@ -1,21 +1,10 @@
 // The dashboard frame: the one place where what every dashboard gets is applied (time, refresh,
 // schema version, variables, links, annotations). Panels are laid out by the build and added after.
+local link = import 'lib/link.libsonnet';
 local variables = import 'lib/variables.libsonnet';
 
 function(dashboard, defaults)
   local isService = dashboard.kind == 'service';
-  local link(title, url, tooltip) = {
-    title: title,
-    type: 'link',
-    url: url,
-    icon: 'dashboard',
-    tooltip: tooltip,
-    tags: [],
-    asDropdown: false,
-    targetBlank: false,
-    includeVars: false,
-    keepTime: true,  // the incident's time range follows you from dashboard to dashboard
-  };
   {
     uid: dashboard.uid,
     title: dashboard.title,
@@ -55,20 +44,10 @@ function(dashboard, defaults)
     },
     links:
       if isService then [
-        link('Platform overview', '/d/' + dashboard.overview_uid, 'All services at a glance'),
-        {
-          title: 'Services',
-          type: 'dashboards',
-          icon: 'external link',
-          tooltip: 'Every service dashboard',
-          tags: [dashboard.service_tag],
-          asDropdown: true,
-          targetBlank: false,
-          includeVars: false,
-          keepTime: true,
-        },
+        link.url('Platform overview', '/d/' + dashboard.overview_uid, 'All services at a glance', icon='dashboard'),
+        link.dashboards('Services', dashboard.service_tag, 'Every service dashboard'),
       ] else [
-        link(s.title, '/d/' + s.uid, s.title + ' service dashboard')
+        link.url(s.title, '/d/' + s.uid, s.title + ' service dashboard', icon='dashboard')
         for s in dashboard.services
       ],
   }

@@ -3,6 +3,7 @@ tests/corpus/, run by test_corpus.py): each runs the real `build.py` on a copy o
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -34,14 +35,46 @@ def test_every_problem_of_a_run_is_reported_at_once(project):
     assert files == {A, S, "values/services/mcp-server.yaml"}
 
 
-def test_a_jinja_undefined_variable_is_an_error_never_empty_text(project):
-    project.edit("templates/panels/stat.json.j2", '"wideLayout": true', '"wideLayout": {{ panel.wide_layout | tojson }}')
+def test_a_broken_panel_template_is_one_problem_at_its_first_panel(project):
+    project.edit("templates/panels/stat.jsonnet", "wideLayout: true", "wideLayout: panel.wide_layout")
     result = project.build()
     assert result.returncode == 1
-    first = result.stderr.splitlines()[0]
-    assert first.endswith("type: template error: templates/panels/stat.json.j2:17: 'dict object' has no attribute 'wide_layout'")
-    assert first.startswith("values/overview.yaml:18: rows[0].panels[1].type:")
+    assert result.stderr.splitlines()[0] == (
+        "values/overview.yaml:18: rows[0].panels[1].type: template error: templates/panels/stat.jsonnet: RUNTIME ERROR: Field does not exist: wide_layout")
     assert len(result.stderr.splitlines()) == 2, "one broken template is one problem, not one per panel"
+
+
+# A panel type a user adds as a Jinja template: for a panel that is mostly text (README, "A new panel type").
+NOTES = """{#- The panel's text, in Markdown: the product of this template. -#}
+{%- set markdown -%}
+**{{ panel.title }}**
+
+{{ panel.content }}
+{%- endset -%}
+{"type": "text", "title": {{ panel.title | tojson }}, "description": {{ panel.description | tojson }},
+ "fieldConfig": {"defaults": {"unit": {{ panel.unit | tojson }}}, "overrides": []},
+ "options": {"code": {"language": "plaintext", "showLineNumbers": false, "showMiniMap": false}, "content": {{ markdown | tojson }}, "mode": "markdown"}}
+"""
+
+
+def test_a_jinja_panel_type_a_user_adds_is_a_panel_type_like_any(project):
+    project.write("templates/panels/notes.json.j2", NOTES)
+    project.edit(OV, "      - type: text\n", "      - type: notes\n")
+    result = project.build()
+    assert result.returncode == 0, result.stderr
+    overview = json.loads(project.file("out/dashboards/pyairtable/pyairtable-overview.json").read_text())
+    panel = next(p for p in overview["panels"] if p["title"] == "About this dashboard")
+    assert panel["type"] == "text" and panel["options"]["content"].startswith("**About this dashboard**\n\n**PyAirtable platform overview.**")
+
+
+def test_a_jinja_undefined_variable_is_an_error_never_empty_text(project):
+    project.write("templates/panels/notes.json.j2", NOTES.replace("panel.content", "panel.contents"))
+    project.edit(OV, "      - type: text\n", "      - type: notes\n")
+    result = project.build()
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        "values/overview.yaml:10: rows[0].panels[0].type: template error: templates/panels/notes.json.j2:5: 'dict object' has no attribute 'contents'")
+    assert len(result.stderr.splitlines()) == 2
 
 
 def test_python_tags_in_yaml_are_refused(project):

@@ -109,3 +109,14 @@ def test_the_readme_panel_example_builds_and_diffs_as_the_readme_shows(project):
     shown = as_built(re.search(r"```\n(## .*?)```", review, re.S).group(1)).strip().splitlines()
     body = report.split("\n", 1)[1]  # after the report's own heading, "# Dashboard changes"
     assert count == 1 and [line for line in shown if line.strip()] == [line for line in body.splitlines() if line.strip()]
+
+
+def test_the_readme_panel_type_example_is_one_template_file_that_builds(project):
+    """A new panel type: the README's Jsonnet, saved as templates/panels/<type>.jsonnet, is a type a panel
+    can use, with no other file touched."""
+    section = README.split("### A new panel type", 1)[1].split("\n## ", 1)[0]
+    project.write("templates/panels/tile.jsonnet", re.search(r"```jsonnet\n(.*?)```", section, re.S).group(1))
+    project.edit("values/overview.yaml", "      - type: stat\n        title: Service status", "      - type: tile\n        title: Service status")
+    overview = next(d for d in build(project.path).dashboards if d.kind == "overview")
+    tile = next(p for p in overview.json["panels"] if p.get("title") == "Service status")
+    assert tile["type"] == "tile" and tile["maxDataPoints"] == 100 and tile["targets"][0]["refId"] == "A"
