@@ -75,7 +75,7 @@ def test_any_text_comes_out_verbatim_or_is_rejected_by_field(fuzz_root, fields):
     root = fuzz_root
     write_values(root, fields)
     try:
-        files = build(root).files
+        files = build(root).dashboard_files()
     except BuildFailed as failed:
         event("rejected")
         for problem in failed.problems:  # rejected: every line names a file, a line and a key path

@@ -31,7 +31,7 @@ def live(tmp_path_factory):
 
 
 def dashboards(result) -> dict[str, dict]:
-    return {rel: json.loads(text) for rel, text in result.files.items() if rel.endswith(".json")}
+    return {rel: json.loads(text) for rel, text in result.dashboard_files().items()}
 
 
 def run(result, prom, boards):
