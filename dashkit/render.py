@@ -9,19 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .engines import TemplateError, Templates
-from .load import DashboardSpec, PanelSpec, Values, did_you_mean
 from .problems import Problem, Source
+from .specs import DashboardSpec, Levels, Link, Mapping, PanelSpec, Values
+from .suggest import did_you_mean
 
 REF_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 # --- the data a panel template receives ------------------------------------------------------------
-def threshold_steps(levels: dict | None, colors: dict) -> dict:
+def threshold_steps(levels: Levels | None, colors: dict) -> dict:
     """Warning/critical levels -> Grafana threshold steps in the project's one colour scheme."""
-    if not levels:
+    if levels is None:
         return {"mode": "absolute", "steps": [{"color": colors["ok"], "value": None}]}
-    warning, critical = levels.get("warning"), levels.get("critical")
-    if levels.get("direction", "above") == "above":
+    warning, critical = levels.warning, levels.critical
+    if levels.direction == "above":
         steps = [{"color": colors["ok"], "value": None}]
         if warning is not None:
             steps.append({"color": colors["warning"], "value": warning})
@@ -36,26 +37,26 @@ def threshold_steps(levels: dict | None, colors: dict) -> dict:
     return {"mode": "absolute", "steps": steps}
 
 
-def value_mappings(mappings: list | None) -> list:
+def value_mappings(mappings: list[Mapping]) -> list:
     if not mappings:
         return []
     options = {}
     for index, m in enumerate(mappings):
-        result = {"index": index, "text": m["text"]}
-        if "color" in m:
-            result["color"] = m["color"]
-        options[str(m["value"])] = result
+        result = {"index": index, "text": m.text}
+        if m.color is not None:
+            result["color"] = m.color
+        options[str(m.value)] = result
     return [{"type": "value", "options": options}]
 
 
-def data_link(link: dict) -> dict:
+def data_link(link: Link) -> dict:
     """A data link, in the full link shape Grafana's published schema asks of fieldConfig links."""
     return {
-        "title": link["title"],
-        "url": link["url"],
+        "title": link.title,
+        "url": link.url,
         "type": "link",
         "icon": "external link",
-        "tooltip": link["title"],
+        "tooltip": link.title,
         "tags": [],
         "asDropdown": False,
         "targetBlank": False,
@@ -65,51 +66,49 @@ def data_link(link: dict) -> dict:
 
 
 def panel_context(spec: PanelSpec, defaults: dict) -> dict:
-    v = spec.values
-    ds = defaults["datasources"][v.get("datasource", "metrics")]
-    written = v.get("targets") or ([{"expr": v["expr"], "legend": v.get("legend"), "instant": v.get("instant"), "exemplar": v.get("exemplar")}] if "expr" in v else [])
+    v = spec  # its fields map one to one to what the template gets
+    ds = defaults["datasources"][v.datasource]
     targets = []
-    for i, t in enumerate(written):
-        instant = bool(t.get("instant") if t.get("instant") is not None else v.get("instant", False))
+    for i, t in enumerate(v.targets):
         targets.append(
             {
                 "refId": REF_IDS[i],
-                "expr": t["expr"],
-                "legendFormat": t.get("legend") or "__auto",
-                "instant": instant,
-                "range": not instant,
+                "expr": t.expr,
+                "legendFormat": t.legend,
+                "instant": t.instant,
+                "range": not t.instant,
                 # exemplars (trace ids on histogram samples) drawn as points that open the trace in Tempo
-                "exemplar": bool(t.get("exemplar") if t.get("exemplar") is not None else v.get("exemplar", False)),
-                "format": t.get("format", "table" if v["type"] == "table" else "time_series"),
+                "exemplar": t.exemplar,
+                "format": t.format,
             }
         )
-    levels = v.get("thresholds")
+    levels = v.thresholds
     return {
-        "type": v["type"],
-        "title": v["title"],
-        "description": v["description"],
+        "type": v.type,
+        "title": v.title,
+        "description": v.description,
         "datasource": {"type": ds["type"], "uid": ds["uid"]},
         "targets": targets,
-        "unit": v.get("unit", "none"),
-        "decimals": v.get("decimals"),
-        "min": v.get("min"),
-        "max": v.get("max"),
-        "no_value": v.get("no_value"),  # what Grafana shows instead of "No data"
-        "has_thresholds": bool(levels),
+        "unit": v.unit,
+        "decimals": v.decimals,
+        "min": v.min,
+        "max": v.max,
+        "no_value": v.no_value,  # what Grafana shows instead of "No data"
+        "has_thresholds": levels is not None,
         "thresholds": threshold_steps(levels, defaults["colors"]),
         # one series' own levels (a service overriding a preset, on the overview), by its display name
         "overrides": [
             {"matcher": {"id": "byNames", "options": {"mode": "include", "names": [name]}},  # object options: Grafana's published schema
              "properties": [{"id": "thresholds", "value": threshold_steps(own, defaults["colors"])}]}
-            for name, own in sorted(v.get("series_thresholds", {}).items())
+            for name, own in sorted(v.series_thresholds.items())
         ],
-        "mappings": value_mappings(v.get("mappings")),
-        "links": [data_link(link) for link in v.get("links", [])],
-        "stack": bool(v.get("stack", False)),
-        "reduce": v.get("reduce", "lastNotNull"),
-        "orientation": v.get("orientation", "auto"),
-        "color": v.get("color"),
-        "content": v.get("content", ""),
+        "mappings": value_mappings(v.mappings),
+        "links": [data_link(link) for link in v.links],
+        "stack": v.stack,
+        "reduce": v.reduce,
+        "orientation": v.orientation,
+        "color": v.color,
+        "content": v.content,
     }
 
 
@@ -135,11 +134,6 @@ class RenderedRow:
 class RenderedDashboard:
     spec: DashboardSpec
     rows: list[RenderedRow]
-
-
-def _size(spec: PanelSpec, defaults: dict) -> tuple[int, int]:
-    size = defaults.get("panel_sizes", {}).get(spec.values["type"], defaults["panel_size"])
-    return spec.values.get("width", size["width"]), spec.values.get("height", size["height"])
 
 
 def render(values: Values, renderer: Templates | None = None) -> tuple[list[RenderedDashboard], list[Problem]]:
@@ -170,7 +164,7 @@ def render(values: Values, renderer: Templates | None = None) -> tuple[list[Rend
 
 
 def render_panel(spec: PanelSpec, defaults: dict, renderer: Templates, problems: list[Problem]) -> RenderedPanel | None:
-    kind = spec.values["type"]
+    kind = spec.type
     template = renderer.panels.get(kind)
     if template is None or kind == "row":
         choices = [t for t in renderer.panels if t != "row"]
@@ -184,17 +178,16 @@ def render_panel(spec: PanelSpec, defaults: dict, renderer: Templates, problems:
         if not any(p.message.startswith(message) for p in problems):
             problems.append(Problem(spec.src.at("type"), message))
         return None
-    width, height = _size(spec, defaults)
-    return RenderedPanel(body, width, height, spec.src, spec.values.get("lint_exceptions", {}), "height" in spec.values,
+    return RenderedPanel(body, spec.width, spec.height, spec.src, spec.lint_exceptions, spec.height_fixed,
                          _expectations(spec))
 
 
 def _expectations(spec: PanelSpec) -> dict:
     """Live-check expectations as written: the panel's under "*", a query's own under its refId."""
-    found = {"*": spec.values["expect"]} if spec.values.get("expect") else {}
-    for i, target in enumerate(spec.values.get("targets") or []):
-        if target.get("expect"):
-            found[REF_IDS[i]] = target["expect"]
+    found = {"*": spec.expect} if spec.expect else {}
+    for i, target in enumerate(spec.targets):
+        if target.expect:
+            found[REF_IDS[i]] = target.expect
     return found
 
 
