@@ -1,1 +1,1 @@
-"""PyAirtable dashboards kit: values -> load -> render -> assemble -> check -> write."""
+"""Dashboards kit: values -> load -> render -> assemble -> check -> write."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from .engines import TemplateError, Templates
 from .layout import dashboard_uid, flow, stable_id
 from .out_tree import out_tree
-from .problems import Problem, Source
+from .problems import Problem, Source, Where
 from .render import RenderedDashboard
 
 
@@ -28,13 +28,19 @@ class Assembled:
     kind: str = "service"
     job: str | None = None
 
+    # Where generated JSON came from in values: the one lookup every check and report uses.
+    def panel_source(self, panel: dict) -> Source:
+        """The values a panel was written in (the dashboard's file for a panel of no values, a row's)."""
+        return self.panel_src.get(panel.get("id"), self.src)
 
-def panels_of(dash: Assembled | dict):
-    """Every panel of a dashboard (assembled, or its JSON), rows' children included."""
-    doc = dash.json if isinstance(dash, Assembled) else dash
-    for panel in doc.get("panels", []):
-        yield panel
-        yield from panel.get("panels", [])
+    def target_where(self, panel: dict, i: int) -> Where:
+        """The line of a panel's i-th query: its `targets[i].expr`, or its `expr`."""
+        src = self.panel_source(panel)
+        return src.at("targets", i, "expr") if (src.base + ("targets",)) in src.lines else src.at("expr")
+
+    def variable_where(self, name: str) -> Where:
+        """The line of a variable's metric, or the dashboard's `variables` for one the frame defines."""
+        return self.variable_src[name].at("metric") if name in self.variable_src else self.src.at("variables")
 
 
 def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dict[int, dict], dict[int, dict], list[Problem]]:

@@ -16,11 +16,13 @@ from pathlib import Path
 import jsonschema_rs
 
 from . import promql
-from .assemble import Assembled, panels_of
+from .assemble import Assembled
 from .layout import grids, overlaps
-from .lint import lint_target, selectors
-from .load import did_you_mean
+from .lint import lint_target
+from .panels import panels_of
 from .problems import Problem, Source
+from .specs import Catalog
+from .suggest import did_you_mean
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "dashboard.schema.json"
 _validator = None
@@ -33,8 +35,8 @@ def _dashboard_validator():
     return _validator
 
 
-def check(dashboards: list[Assembled], catalog: dict) -> tuple[list[Problem], dict[str, list[str]]]:
-    """Returns (problems, metric name -> the panels that show it, as 'Dashboard › Panel')."""
+def check(dashboards: list[Assembled], catalog: Catalog) -> tuple[dict[str, list[str]], list[Problem]]:
+    """Returns (metric name -> the panels that show it, as 'Dashboard › Panel', problems)."""
     problems: list[Problem] = []
     usage: dict[str, list[str]] = {}
     uids: dict[str, Assembled] = {}
@@ -47,11 +49,7 @@ def check(dashboards: list[Assembled], catalog: dict) -> tuple[list[Problem], di
         problems.extend(_schema(dash))
         problems.extend(_grid(dash))
         problems.extend(_queries(dash, catalog, usage, memo))
-    return problems, dict(sorted(usage.items()))
-
-
-def panel_source(dash: Assembled, panel: dict) -> Source:
-    return dash.panel_src.get(panel.get("id"), dash.src)
+    return dict(sorted(usage.items())), problems
 
 
 def _schema(dash: Assembled) -> list[Problem]:
@@ -66,7 +64,7 @@ def _schema(dash: Assembled) -> list[Problem]:
             if len(rest) >= 2 and rest[0] == "panels":
                 panel = panel["panels"][rest[1]]
                 rest = rest[2:]
-            src = panel_source(dash, panel)
+            src = dash.panel_source(panel)
         problems.append(Problem(src.at(), f"generated {dash.path}: {'.'.join(map(str, rest)) or 'panel'}: {err.message}"))
     return problems
 
@@ -80,10 +78,10 @@ def _grid(dash: Assembled) -> list[Problem]:
             if not pos:
                 continue
             if pos["x"] + pos["w"] > 24:
-                problems.append(Problem(panel_source(dash, panel).at("width"), f"panel is {pos['w']} wide at x={pos['x']}: past the 24-column grid"))
+                problems.append(Problem(dash.panel_source(panel).at("width"), f"panel is {pos['w']} wide at x={pos['x']}: past the 24-column grid"))
             for other in placed:
                 if overlaps(pos, other["gridPos"]):
-                    problems.append(Problem(panel_source(dash, panel).at(), f"panel '{panel.get('title')}' overlaps panel '{other.get('title')}'"))
+                    problems.append(Problem(dash.panel_source(panel).at(), f"panel '{panel.get('title')}' overlaps panel '{other.get('title')}'"))
             placed.append(panel)
     return problems
 
@@ -101,49 +99,59 @@ def variable_values(dash: Assembled | dict) -> dict[str, str]:
     return values
 
 
-def _queries(dash: Assembled, catalog: dict, usage: dict, memo: dict) -> list[Problem]:
+def _queries(dash: Assembled, catalog: Catalog, usage: dict, memo: dict) -> list[Problem]:
     problems = []
-    values = variable_values(dash)
-    # The analysis does not depend on which job: with one placeholder, the shared rows of every service
-    # dashboard are the same expressions, analysed once (memo) instead of once per service.
-    values.update({name: "job" for name, value in values.items() if value == dash.job and dash.job})
+    values = _static_values(dash)
     variables = dash.json.get("templating", {}).get("list", [])
     for var in variables:
         if var.get("type") != "query":
             continue
         found = _label_values_problems(var["query"], catalog)
-        where = dash.variable_src[var["name"]].at("metric") if var["name"] in dash.variable_src else dash.src.at("variables")
-        problems.extend(Problem(where, f"variable '{var['name']}': {msg}") for msg in found)
+        problems.extend(Problem(dash.variable_where(var["name"]), f"variable '{var['name']}': {msg}") for msg in found)
     multi = {var["name"] for var in variables if var.get("multi")}
-    for panel in panels_of(dash):
+    for panel in panels_of(dash.json):
         if panel.get("datasource", {}).get("type") != "prometheus":
             problems.extend(_unformatted_multi_values(dash, panel, multi))
             continue
-        src = panel_source(dash, panel)
         for i, target in enumerate(panel.get("targets", [])):
-            where = src.at("targets", i, "expr") if (src.base + ("targets",)) in src.lines else src.at("expr")
-            expr, missing = promql.substitute(target.get("expr", ""), values)
-            for name in missing:
-                problems.append(Problem(where, f"variable '${name}' is used but not defined{did_you_mean(name, values)}"))
-            if missing:
-                continue
-            if (target.get("expr", ""), expr) not in memo:
-                found, used = promql.check_expr(expr, catalog)
-                memo[(target.get("expr", ""), expr)] = (found, used, [] if found else lint_target(target.get("expr", ""), promql.parse(expr)))
-            found, used, findings = memo[(target.get("expr", ""), expr)]
-            problems.extend(Problem(where, msg) for msg in found)
-            if not found and target.get("exemplar") and not _reads_raw_buckets(expr):
-                problems.append(Problem(where, "exemplar: true on a query without raw _bucket series: recorded series keep no exemplars, so none would show"))
-            if not found:
-                excused = dash.panel_exceptions.get(panel.get("id"), {})
-                for rule, message in findings:
-                    if rule not in excused:
-                        problems.append(Problem(where, f"lint {rule}: {message} (excuse it under lint_exceptions with a reason)"))
-            for name in used:
-                shown = usage.setdefault(name, [])
-                entry = f"{dash.json['title']} › {panel['title']}"
-                if entry not in shown:
-                    shown.append(entry)
+            found = _target(dash, panel, target, values, catalog, usage, memo)
+            if found:  # located only when there is something to say: most targets are clean
+                where = dash.target_where(panel, i)
+                problems += [Problem(where, message) for message in found]
+    return problems
+
+
+def _static_values(dash: Assembled) -> dict[str, str]:
+    """variable_values, with one placeholder for the dashboard's own job: the analysis does not depend on
+    which job, so the shared rows of every service dashboard are the same expressions, analysed once (memo)
+    instead of once per service."""
+    values = variable_values(dash)
+    values.update({name: "job" for name, value in values.items() if value == dash.job and dash.job})
+    return values
+
+
+def _target(dash: Assembled, panel: dict, target: dict, values: dict, catalog: Catalog, usage: dict, memo: dict) -> list[str]:
+    """One Prometheus query: variables defined, PromQL against the catalog, exemplars, lint; its metrics
+    noted in usage. Returns what is wrong with it."""
+    written = target.get("expr", "")
+    expr, missing = promql.substitute(written, values)
+    if missing:
+        return [f"variable '${name}' is used but not defined{did_you_mean(name, values)}" for name in missing]
+    if (written, expr) not in memo:
+        found, used = promql.check_expr(expr, catalog)
+        memo[(written, expr)] = (found, used, [] if found else lint_target(written, promql.parse(expr)))
+    found, used, findings = memo[(written, expr)]
+    problems = list(found)
+    if not found and target.get("exemplar") and not _reads_raw_buckets(expr):
+        problems.append("exemplar: true on a query without raw _bucket series: recorded series keep no exemplars, so none would show")
+    if not found:
+        excused = dash.panel_exceptions.get(panel.get("id"), {})
+        problems += [f"lint {rule}: {message} (excuse it under lint_exceptions with a reason)" for rule, message in findings if rule not in excused]
+    entry = f"{dash.json['title']} › {panel['title']}"
+    for name in used:
+        shown = usage.setdefault(name, [])
+        if entry not in shown:
+            shown.append(entry)
     return problems
 
 
@@ -153,22 +161,19 @@ def promtool_queries(dashboards: list[Assembled]) -> dict[str, list]:
     accepts functions and regex syntax Prometheus does not have."""
     out: dict[str, list] = {}
     for dash in dashboards:
-        values = variable_values(dash)
-        values.update({name: "job" for name, value in values.items() if value == dash.job and dash.job})
+        values = _static_values(dash)
         for var in dash.json.get("templating", {}).get("list", []):
             match = promql.LABEL_VALUES.match(var.get("query") or "") if var.get("type") == "query" else None
             if match and var["name"] in dash.variable_src and not promql._parse(match["selector"])[1]:
-                out.setdefault(match["selector"], []).append(dash.variable_src[var["name"]].at("metric"))
-        for panel in panels_of(dash):
+                out.setdefault(match["selector"], []).append(dash.variable_where(var["name"]))
+        for panel in panels_of(dash.json):
             if panel.get("datasource", {}).get("type") != "prometheus":
                 continue
-            src = panel_source(dash, panel)
             for i, target in enumerate(panel.get("targets", [])):
                 expr, missing = promql.substitute(target.get("expr", ""), values)
                 if missing or promql._parse(expr)[1] or _refused_regex(expr):
                     continue  # the static check reports it; promtool would only say it again
-                where = src.at("targets", i, "expr") if (src.base + ("targets",)) in src.lines else src.at("expr")
-                out.setdefault(expr, []).append(where)
+                out.setdefault(expr, []).append(dash.target_where(panel, i))
     return out
 
 
@@ -191,13 +196,12 @@ def _unformatted_multi_values(dash: Assembled, panel: dict, multi: set[str]) -> 
     kind = panel.get("datasource", {}).get("type")
     if kind not in QUERY_KEYS:
         return []
-    src = panel_source(dash, panel)
     problems = []
     for i, target in enumerate(panel.get("targets", [])):
         key, language = QUERY_KEYS[kind]
         if target.get("queryType") == "serviceMap":
             key, language = "serviceMapQuery", "Tempo service map"
-        where = src.at("targets", i, "expr") if (src.base + ("targets",)) in src.lines else src.at("expr")
+        where = dash.target_where(panel, i)
         for name, fmt, written in promql.variable_references(target.get(key) or ""):
             if name in multi and fmt is None:
                 problems.append(Problem(where, f"multi-value variable {written} has no format in a {language} query, where Grafana may expand "
@@ -206,10 +210,10 @@ def _unformatted_multi_values(dash: Assembled, panel: dict, multi: set[str]) -> 
 
 
 def _reads_raw_buckets(expr: str) -> bool:
-    return any((s.name or "").endswith("_bucket") for s in selectors(promql.parse(expr)))
+    return any((s.name or "").endswith("_bucket") for s in promql.selectors(promql.parse(expr)))
 
 
-def _label_values_problems(query: str, catalog: dict) -> list[str]:
+def _label_values_problems(query: str, catalog: Catalog) -> list[str]:
     match = promql.LABEL_VALUES.match(query)
     if not match:
         return [f"query '{query}' is not label_values(selector, label)"]
@@ -225,3 +229,18 @@ def _label_values_problems(query: str, catalog: dict) -> list[str]:
     if match["label"] not in labels:
         return [f"'{match['label']}' is not a label of {name}{did_you_mean(match['label'], labels)}"]
     return []
+
+
+def through_recording_rules(usage: dict[str, list[str]], catalog: Catalog) -> dict[str, list[str]]:
+    """A panel of a recorded series shows the raw metrics the rule is computed from."""
+    out: dict[str, list[str]] = {}
+    for name, panels in usage.items():
+        for metric in catalog[name].sources if name in catalog else [name]:
+            shown = out.setdefault(metric, [])
+            shown += [p for p in panels if p not in shown]
+    return dict(sorted(out.items()))
+
+
+def unused_metrics(catalog: Catalog, src: Source, usage: dict[str, list[str]]) -> list[Problem]:
+    """The catalog and the panels must agree: a catalog metric on no panel is a leftover or a missing panel."""
+    return [Problem(src.at("metrics", name), f"metric '{name}' is in the catalog but on no panel") for name in catalog if name not in usage]

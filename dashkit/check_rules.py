@@ -8,13 +8,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from . import promql
 from .problems import Problem
 from .rules import Rules
+from .specs import Catalog
 
 PROMTOOL_RULE_ERROR = re.compile(r'group "(?P<group>[^"]+)", rule \d+, "(?P<rule>[^"]+)":(?: annotation "(?P<annotation>[^"]+)":)?(?P<message>.*)$')
 CAMEL_CASE = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*$")
@@ -25,7 +25,7 @@ MAX_GROUP = 20
 SEVERITIES = {"critical", "warning"}
 
 
-def check_rules(rules: Rules | None, catalog: dict) -> list[Problem]:
+def check_rules(rules: Rules | None, catalog: Catalog) -> list[Problem]:
     if rules is None:
         return []
     problems: list[Problem] = []
@@ -95,10 +95,13 @@ class Promtool:
             path = Path(self.dir.name) / rel.replace("/", "__")
             path.write_text(text, encoding="utf-8")
             paths.append(str(path))
+        import subprocess  # only when promtool runs: a build whose files passed before never starts it
+
         self.proc = subprocess.Popen([self.binary, "check", "rules", *paths], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-    def problems(self, rules: Rules | None, fallback, group_prefix: str) -> list[Problem]:
-        """Wait for promtool; each failure it names becomes a problem at the alert's line in values."""
+    def problems(self, rules: Rules | None, fallback) -> list[Problem]:
+        """Wait for promtool; each failure it names becomes a problem at the alert's line in values (found by
+        the group name the rules stage gave it)."""
         if self.proc is None:
             return []
         output, _ = self.proc.communicate(timeout=60)
@@ -106,7 +109,7 @@ class Promtool:
         if self.proc.returncode == 0:
             self._remember()
             return []
-        specs = {(f"{group_prefix}-{r.group}", r.spec.name): r.spec for r in (rules.alerts if rules else [])}
+        specs = {(r.ruler_group, r.spec.name): r.spec for r in (rules.alerts if rules else [])}
         problems = []
         for line in output.splitlines():
             found = PROMTOOL_RULE_ERROR.search(line)

@@ -12,6 +12,8 @@ import json
 
 import yaml
 
+from .panels import placed_panels
+
 FIELDS = (  # what a reviewer cares about on a panel, and how to read it
     ("type", lambda p: p.get("type")),
     ("description", lambda p: p.get("description")),
@@ -36,13 +38,11 @@ def _query(target: dict) -> str:
 
 def panels_by_identity(dashboard: dict) -> dict[tuple[str, str], dict]:
     """(row title, panel title) -> panel with its row and its order in the dashboard."""
-    out, row, order = {}, "", 0
-    for panel in dashboard.get("panels", []):
+    out, order = {}, 0
+    for panel, row_header, _ in placed_panels(dashboard):
         if panel.get("type") == "row":
-            row = panel.get("title", "")
-            for child in panel.get("panels", []):
-                out[(row, child.get("title", ""))] = dict(child, _row=row, _order=(order := order + 1))
             continue
+        row = row_header.get("title", "") if row_header else ""
         out[(row, panel.get("title", ""))] = dict(panel, _row=row, _order=(order := order + 1))
     return out
 

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 
 from . import promql
-from .assemble import panels_of
-from .check import panel_source, variable_values
+from .check import variable_values
+from .panels import panels_of
 from .pipeline import build
 from .problems import Problem
 
@@ -35,11 +35,10 @@ def grammar_problems(root: Path) -> list[Problem]:
     queries, where = [], {}
     for dash in result.dashboards:
         values = variable_values(dash)
-        for panel in panels_of(dash):
+        for panel in panels_of(dash.json):
             language = LANGUAGE.get(panel.get("datasource", {}).get("type"))
             if language is None:
                 continue
-            src = panel_source(dash, panel)
             for i, target in enumerate(panel.get("targets", [])):
                 if language == "traceql" and target.get("queryType") != "traceql":
                     continue  # a service-map target is a metrics filter, not TraceQL
@@ -47,8 +46,7 @@ def grammar_problems(root: Path) -> list[Problem]:
                 expr, _ = promql.substitute(written, values)
                 key = f"{len(queries)}"
                 queries.append({"id": key, "language": language, "expr": expr})
-                at = src.at("targets", i, "expr") if (src.base + ("targets",)) in src.lines else src.at("expr")
-                where[key] = (at, language, expr)
+                where[key] = (dash.target_where(panel, i), language, expr)
     if not queries:
         return []
     run = subprocess.run(["node", str(TOOL / "check.mjs")], input=json.dumps(queries), capture_output=True, text=True, check=True, timeout=60)

@@ -14,6 +14,10 @@ import re
 
 import promql_parser as pp
 
+from .problems import Problem
+from .promql import parse, selectors, walk
+from .specs import Values
+
 RULES = {
     "target-job-matcher": "every selector has a job matcher, so a panel never mixes in another service's series",
     "target-rate-interval": "rate() and irate() use [$__rate_interval] or [$interval], never a fixed window",
@@ -60,22 +64,8 @@ def unguarded_ratios(ast) -> list[str]:
     return found
 
 
-def _children(node):
-    if isinstance(node, pp.BinaryExpr):
-        return [node.lhs, node.rhs]
-    if isinstance(node, pp.Call):
-        return list(node.args)
-    if isinstance(node, pp.AggregateExpr):
-        return [node.expr] + ([node.param] if node.param is not None else [])
-    inner = getattr(node, "expr", None)
-    return [inner] if inner is not None and not isinstance(node, (pp.VectorSelector, pp.MatrixSelector)) else []
-
-
 def _divisions(node):
-    if isinstance(node, pp.BinaryExpr) and str(node.op) == "/":
-        yield node
-    for child in _children(node):
-        yield from _divisions(child)
+    return (n for n in walk(node) if isinstance(n, pp.BinaryExpr) and str(n.op) == "/")
 
 
 def _unwrap(node):
@@ -89,7 +79,7 @@ def _zero_guarded(num) -> bool:
     vector(0) has no labels, so after `sum by (backend)` it matches no denominator and the ratio stays empty."""
     if not (isinstance(num, pp.BinaryExpr) and str(num.op) == "or"):
         return False
-    zeros = [n for n in _walk_all(num.rhs) if _is_zero(n)]
+    zeros = [n for n in walk(num.rhs) if _is_zero(n)]
     if any(not isinstance(n, pp.Call) for n in zeros):
         return True
     return bool(zeros) and _labelless(num.lhs)
@@ -101,12 +91,6 @@ def _labelless(node) -> bool:
         return False
     modifier = node.modifier
     return modifier is None or (not modifier.labels and "Without" not in str(modifier.type))
-
-
-def _walk_all(node):
-    yield node
-    for child in _children(node):
-        yield from _walk_all(child)
 
 
 def _is_zero(node) -> bool:
@@ -164,31 +148,9 @@ def _range_after(text: str, start: int) -> str | None:
     return None
 
 
-def selectors(node):
-    """Every vector selector in a parsed expression."""
-    if isinstance(node, pp.VectorSelector):
-        yield node
-    elif isinstance(node, pp.MatrixSelector):
-        yield node.vector_selector
-    elif isinstance(node, pp.Call):
-        for arg in node.args:
-            yield from selectors(arg)
-    elif isinstance(node, pp.BinaryExpr):
-        yield from selectors(node.lhs)
-        yield from selectors(node.rhs)
-    elif isinstance(node, pp.AggregateExpr):
-        yield from selectors(node.expr)
-        if node.param is not None:
-            yield from selectors(node.param)
-    elif getattr(node, "expr", None) is not None:
-        yield from selectors(node.expr)
-
-
-def lint_rules(values) -> list:
+def lint_rules(values: Values) -> list[Problem]:
     """The ratio rule on recording rules and alerts too: an alert on an empty ratio goes NoData instead of
     reading 0 (or firing). Rules have no lint_exceptions: a rule that needs one should be rewritten."""
-    from .problems import Problem
-
     if values.rules is None:
         return []
     exprs = [(r.expr, r.src) for r in values.rules.recording]
@@ -197,7 +159,7 @@ def lint_rules(values) -> list:
     problems = []
     for expr, src in exprs:
         try:
-            ast = pp.parse(expr.replace("$job", "job"))
+            ast = parse(expr.replace("$job", "job"))
         except ValueError:
             continue  # the catalog check reports it
         problems += [Problem(src.at("expr"), f"lint ratio-zero-guard: {message}") for message in unguarded_ratios(ast)]

@@ -1,191 +1,105 @@
-"""Stage 1, load: read values/*.yaml, check them against the values schema, and resolve them into specs.
+"""Stage 1, load: read values/*.yaml, check them against the values schema, and resolve them into typed
+specs (dashkit/specs.py) with every default in place.
 
-Nothing here knows about Grafana JSON; it only turns what users wrote into located, complete specs.
+Nothing here knows about Grafana JSON; it only turns what users wrote into located, complete specs. Each
+phase below returns (result, problems); load runs them in order and gathers every problem, so one build
+reports them all.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-import jsonschema_rs
-
+from .panels import distinct_panel_specs
 from .problems import Problem, Source, Where
 from .safe_read import read_text, template_problems
-from .yamlsource import excerpt, load_yaml
-
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "values.schema.json"
-_validators: dict[str, object] = {}
-_schema: dict | None = None
-
-
-@dataclass
-class PanelSpec:
-    values: dict  # the panel as written, with threshold presets resolved
-    src: Source  # where it was written, for error messages
-
-
-@dataclass
-class RowSpec:
-    title: str
-    collapsed: bool
-    panels: list[PanelSpec]
-    src: Source
-
-
-@dataclass
-class VariableSpec:
-    name: str
-    label: str
-    metric: str | None  # label values of this metric, or
-    values: list[str] | None  # fixed choices
-    label_name: str
-    multi: bool
-    include_all: bool
-    src: Source
+from .specs import (
+    AlertSpec,
+    Catalog,
+    DashboardSpec,
+    Levels,
+    Link,
+    Mapping,
+    MetricSpec,
+    PanelSpec,
+    RecordingSpec,
+    RowSpec,
+    RulesSpec,
+    Synthetic,
+    TargetSpec,
+    Values,
+    VariableSpec,
+)
+from .suggest import did_you_mean
+from .values_schema import quote, schema_problems
+from .yamlsource import load_yaml
 
 
-@dataclass
-class AlertSpec:
-    name: str
-    expr: str  # the measured quantity, with $job where the alert is per service
-    op: str  # ">" or "<", from the preset's direction
-    value: float  # the preset's level
-    severity: str  # the level's name: warning or critical
-    duration: str
-    summary: str
-    description: str
-    dashboard: str  # "service" or "overview"
-    panel: str
-    runbook: str
-    src: Source
-    no_data: str = "NoData"  # Grafana's noDataState for this alert, chosen in values with a reason
-    no_data_quiet: bool = False  # no data is the alert's quiet state (absent(), a counter before its first event)
+def load(root: Path) -> tuple[Values | None, list[Problem]]:
+    """Read every values file under root/values. Returns the resolved values and all problems found."""
+    root = Path(root)
+    refused = refused_templates(root)
+    docs, problems = read_documents(root)
+    context, found = defaults_context(docs)
+    problems += found
+    rules, found = rules_spec(docs, context)
+    problems += found
+    shared, found = shared_parts(docs, context)
+    problems += found
+    (services, overridden), found = service_dashboards(root, docs, context, shared)
+    problems += found
+    overview, found = overview_dashboard(docs, context, overridden)
+    problems += found
+    catalog, found = catalog_specs(root, docs)
+    problems += found
+    dashboards = overview + services
+    problems += scenario_problems(docs, dashboards)
+    if not usable(docs, refused):
+        return None, problems + refused
+    scenarios = (docs.scenarios or {}).get("scenarios", {})
+    return Values(docs.defaults, catalog, docs.catalog_src, dashboards, rules, docs.defaults_src, scenarios, docs.scenarios_src), problems
 
 
-@dataclass
-class RecordingSpec:
-    record: str
-    expr: str
-    src: Source
+def usable(docs: Documents, refused: list[Problem]) -> bool:
+    """Whether later stages can run at all. They need the defaults (every dashboard's frame, the datasources,
+    the presets) and the catalog (every query is checked against it), and templates that may be read (the
+    engines open their files themselves, so the whole tree is confined first). Any other broken file only
+    drops what it defines: later stages still run on whatever loaded cleanly, and one build reports every
+    problem at once."""
+    return docs.defaults is not None and docs.catalog is not None and not refused
 
 
-@dataclass
-class RulesSpec:
-    interval: str
-    runbook_base_url: str
-    recording: list[RecordingSpec]
-    alerts: list[AlertSpec]  # instantiated for every service
-    platform_alerts: list[AlertSpec]
-    src: Source
+# --- reading --------------------------------------------------------------------------------------
+class Documents(NamedTuple):
+    """Every values file as read and checked against the schema: None where it cannot be used."""
 
-
-@dataclass
-class DashboardSpec:
-    kind: str  # "overview" or "service"
-    slug: str  # "overview" or the service name
-    title: str
-    description: str
-    tags: list[str]
-    rows: list[RowSpec]
-    src: Source
-    job: str | None = None
-    port: int | None = None
-    variables: list[VariableSpec] = field(default_factory=list)
-    alerts: list[AlertSpec] = field(default_factory=list)  # the service's own
-    # values/rules.yaml's alerts resolved with this service's threshold overrides; None: no overrides
-    rule_alerts: list[AlertSpec] | None = None
-
-
-@dataclass
-class Values:
-    defaults: dict
-    catalog: dict  # metric name -> metric dict
+    defaults: dict | None
+    defaults_src: Source
+    catalog: dict | None
     catalog_src: Source
-    dashboards: list[DashboardSpec]  # overview first, then services by name
-    rules: RulesSpec | None = None
-    defaults_src: Source | None = None
-    scenarios: dict = field(default_factory=dict)  # live-check scenario name -> its values (values/scenarios.yaml)
+    standard: dict | None
+    standard_src: Source
+    overview: dict | None
+    overview_src: Source
+    rules: dict | None
+    rules_src: Source
+    scenarios: dict | None = None  # values/scenarios.yaml is optional
     scenarios_src: Source | None = None
 
 
-def _schema_for(kind: str):
-    global _schema
-    if kind not in _validators:
-        if _schema is None:
-            _schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-        doc = {"$ref": f"#/definitions/{kind}", "definitions": _schema["definitions"]}
-        _validators[kind] = jsonschema_rs.Draft7Validator(doc)
-    return _validators[kind]
+def refused_templates(root: Path) -> list[Problem]:
+    return [Problem(Where(rel, 0), why) for rel, why in template_problems(root, root / "templates")]
 
 
-def _subschema(path) -> dict:
-    """Follow a jsonschema-rs schema_path back to the schema object it names."""
-    node: object = {"definitions": _schema["definitions"]}
-    for part in path:
-        if isinstance(node, dict) and "$ref" in node and part not in node:
-            node = _schema["definitions"][node["$ref"].rsplit("/", 1)[1]]
-        node = node[part] if isinstance(node, dict) else node[int(part)]
-    if isinstance(node, dict) and "$ref" in node:
-        node = _schema["definitions"][node["$ref"].rsplit("/", 1)[1]]
-    return node
-
-
-def did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def schema_problems(data, kind: str, src: Source) -> list[Problem]:
-    problems = []
-    for err in _schema_for(kind).iter_errors(data):
-        path = tuple(err.instance_path)
-        kind_name = type(err.kind).__name__
-        if kind_name == "AdditionalProperties":
-            allowed = _subschema(list(err.schema_path)[:-1]).get("properties", {})
-            for key in err.kind.unexpected:
-                problems.append(Problem(src.at(*path, key), f"unknown key '{key}'{did_you_mean(key, allowed)}"))
-            continue
-        if kind_name == "Required":
-            message = f"missing required key '{err.kind.property}'"
-        elif kind_name == "Not":
-            message = "use either 'expr' or 'targets', not both"
-        elif kind_name == "Enum":
-            options = err.kind.options if hasattr(err.kind, "options") else _subschema(err.schema_path)["enum"]
-            message = f"{_quote(_at(data, path))} is not one of {', '.join(map(str, options))}{did_you_mean(_at(data, path), options)}"
-        elif kind_name == "Pattern":
-            desc = _subschema(list(err.schema_path)[:-1]).get("description")
-            message = f"{_quote(_at(data, path))} is not allowed here" + (f": {desc}" if desc else "")
-        elif kind_name == "OneOfNotValid" and list(err.schema_path)[-2:-1] == ["thresholds"]:
-            message = "thresholds must be a preset name or {warning, critical, direction}"
-        elif kind_name == "OneOfNotValid" and {"metric", "values"} <= set(_subschema(list(err.schema_path)[:-1]).get("properties", {})):
-            message = "a variable needs 'metric' (label values from Mimir) or 'values' (fixed choices), one of the two"
-        else:
-            message = _short_message(err.message, _at(data, path))
-        problems.append(Problem(src.at(*path), message))
-    return problems
-
-
-def _quote(value) -> str:
-    """A value as JSON, cut to a short excerpt: a message never repeats a whole document back."""
-    return excerpt(json.dumps(value, ensure_ascii=False), 60)
-
-
-def _short_message(message: str, value) -> str:
-    """jsonschema-rs starts its messages with the whole offending value; keep only an excerpt of it."""
-    for written in (json.dumps(value, ensure_ascii=False), json.dumps(value, ensure_ascii=False, separators=(",", ":")), json.dumps(value)):
-        if message.startswith(written) and len(written) > 60:
-            return _quote(value) + message[len(written):]
-    return excerpt(message, 300)
-
-
-def _at(data, path):
-    for part in path:
-        data = data[part]
-    return data
+def read_documents(root: Path) -> tuple[Documents, list[Problem]]:
+    problems: list[Problem] = []
+    read = {kind: _read(root, f"values/{name}.yaml", kind, problems)
+            for kind, name in (("defaults", "defaults"), ("metrics", "metrics"), ("standard", "standard"), ("overview", "overview"), ("rules", "rules"))}
+    scenarios = (_read(root, "values/scenarios.yaml", "scenarios", problems)
+                 if os.path.lexists(root / "values" / "scenarios.yaml") else (None, None))
+    return Documents(*read["defaults"], *read["metrics"], *read["standard"], *read["overview"], *read["rules"], *scenarios), problems
 
 
 def _read(root: Path, rel: str, kind: str, problems: list[Problem]):
@@ -233,32 +147,45 @@ def read_services(root: Path, rels: list[str]) -> list[tuple]:
     return sorted(results, key=lambda item: order[item[0]])
 
 
-def _rows(rows: list, src: Source, presets: dict, problems: list[Problem]) -> list[RowSpec]:
-    out = []
-    for i, row in enumerate(rows):
-        row_src = src.child(i)
-        panels = []
-        for j, panel in enumerate(row["panels"]):
-            p_src = row_src.child("panels", j)
-            panel = dict(panel)
-            if "expr" not in panel and "targets" not in panel and "content" not in panel:
-                problems.append(Problem(p_src.at(), "a panel needs 'expr' or 'targets' (or 'content' for text)"))
+# --- threshold presets and panel sizes ------------------------------------------------------------
+class Context(NamedTuple):
+    """What resolving panels and alerts takes from values/defaults.yaml: threshold presets and panel sizes.
+
+    presets is None when defaults.yaml itself is broken: its one problem is reported, not one per preset
+    use (and load returns no values, so the sizes then are never used)."""
+
+    presets: dict[str, Levels] | None
+    sizes: dict  # panel type -> {width, height}
+    size: dict  # the size of any other panel type
+    written: dict  # preset name -> its levels as values/defaults.yaml writes them
+    changed: frozenset = frozenset()  # the presets a service's `thresholds:` writes differently
+
+    def with_overrides(self, overrides: dict, src: Source) -> tuple[Context, list[Problem]]:
+        """The presets as one service sees them: a service file's `thresholds:` replaces levels of named
+        presets (the LLM Orchestrator's requests take seconds), for its panels and its alerts alike."""
+        if not overrides or self.presets is None:
+            return self, []
+        own, changed, problems = dict(self.presets), set(), []
+        for name, levels in overrides.items():
+            if name not in self.presets:
+                problems.append(Problem(src.at("thresholds", name), f"unknown threshold preset '{name}'{did_you_mean(name, self.presets)}"))
                 continue
-            th = panel.get("thresholds")
-            if isinstance(th, dict) and levels_problem(th):
-                problems.append(Problem(p_src.at("thresholds"), levels_problem(th)))
-                continue
-            problems += _mapping_problems(panel.get("mappings") or [], p_src)
-            if isinstance(th, str) and presets is not None:
-                if th not in presets:
-                    problems.append(
-                        Problem(p_src.at("thresholds"), f"unknown threshold preset '{th}'{did_you_mean(th, presets)}")
-                    )
-                    continue
-                panel["thresholds"] = dict(presets[th], preset=th)
-            panels.append(PanelSpec(panel, p_src))
-        out.append(RowSpec(row["title"], bool(row.get("collapsed", False)), panels, row_src))
-    return out
+            own[name] = self.presets[name]._replace(**levels)
+            if {**self.written[name], **levels} != self.written[name]:
+                changed.add(name)
+        return self._replace(presets=own, changed=frozenset(changed)), problems
+
+
+def defaults_context(docs: Documents) -> tuple[Context, list[Problem]]:
+    defaults = docs.defaults
+    if defaults is None:
+        return Context(None, {}, {"width": 0, "height": 0}, {}), []
+    presets, problems = {}, []
+    for name, levels in defaults.get("thresholds", {}).items():
+        if levels_problem(levels):
+            problems.append(Problem(docs.defaults_src.at("thresholds", name), levels_problem(levels)))
+        presets[name] = Levels(levels.get("warning"), levels.get("critical"), levels.get("direction", "above"), name)
+    return Context(presets, defaults.get("panel_sizes", {}), defaults["panel_size"], defaults.get("thresholds", {})), problems
 
 
 def levels_problem(levels: dict) -> str | None:
@@ -268,6 +195,92 @@ def levels_problem(levels: dict) -> str | None:
     return None
 
 
+# --- panels and rows ------------------------------------------------------------------------------
+def _rows(rows: list, src: Source, context: Context) -> tuple[list[RowSpec], list[Problem]]:
+    out, problems = [], []
+    for i, row in enumerate(rows):
+        row_src = src.child(i)
+        panels = []
+        for j, written in enumerate(row["panels"]):
+            panel, found = _panel(written, row_src.child("panels", j), context)
+            problems += found
+            if panel is not None:
+                panels.append(panel)
+        out.append(RowSpec(row["title"], bool(row.get("collapsed", False)), panels, row_src))
+    return out, problems
+
+
+def _panel(panel: dict, src: Source, context: Context) -> tuple[PanelSpec | None, list[Problem]]:
+    """One panel resolved, or None (and why) when it cannot be."""
+    if "expr" not in panel and "targets" not in panel and "content" not in panel:
+        return None, [Problem(src.at(), "a panel needs 'expr' or 'targets' (or 'content' for text)")]
+    written = panel.get("thresholds")
+    if isinstance(written, dict) and levels_problem(written):
+        return None, [Problem(src.at("thresholds"), levels_problem(written))]
+    problems = _mapping_problems(panel.get("mappings") or [], src)
+    presets = context.presets
+    if isinstance(written, str) and presets is not None and written not in presets:
+        return None, problems + [Problem(src.at("thresholds"), f"unknown threshold preset '{written}'{did_you_mean(written, presets)}")]
+    if isinstance(written, dict):
+        levels = Levels(written.get("warning"), written.get("critical"), written.get("direction", "above"))
+    else:
+        levels = presets[written] if written is not None and presets is not None else None
+    return _panel_spec(panel, src, context, levels), problems
+
+
+def _panel_spec(panel: dict, src: Source, context: Context, levels: Levels | None) -> PanelSpec:
+    size = context.sizes.get(panel["type"], context.size)
+    return PanelSpec(
+        type=panel["type"],
+        title=panel["title"],
+        description=panel["description"],
+        targets=_targets(panel, src),
+        datasource=panel.get("datasource", "metrics"),
+        unit=panel.get("unit", "none"),
+        width=panel.get("width", size["width"]),
+        height=panel.get("height", size["height"]),
+        height_fixed="height" in panel,
+        src=src,
+        thresholds=levels,
+        series_per_job=panel.get("legend") == "{{job}}",
+        mappings=[Mapping(m["value"], m["text"], m.get("color")) for m in panel.get("mappings", [])],
+        links=[Link(link["title"], link["url"]) for link in panel.get("links", [])],
+        decimals=panel.get("decimals"),
+        min=panel.get("min"),
+        max=panel.get("max"),
+        no_value=panel.get("no_value"),
+        stack=bool(panel.get("stack", False)),
+        reduce=panel.get("reduce", "lastNotNull"),
+        orientation=panel.get("orientation", "auto"),
+        color=panel.get("color"),
+        content=panel.get("content", ""),
+        lint_exceptions=panel.get("lint_exceptions", {}),
+        expect=panel.get("expect", {}),
+    )
+
+
+def _targets(panel: dict, src: Source) -> list[TargetSpec]:
+    """The panel's queries: its `targets`, or its one `expr` (with the panel's legend), or none."""
+    if "targets" in panel:
+        written = [(target, src.child("targets", i)) for i, target in enumerate(panel["targets"])]
+    else:
+        written = [({"expr": panel["expr"], "legend": panel.get("legend")}, src)] if "expr" in panel else []
+    table = "table" if panel["type"] == "table" else "time_series"
+    return [
+        TargetSpec(
+            expr=target["expr"],
+            legend=target.get("legend") or "__auto",
+            # the target's own, else the panel's, else False
+            instant=bool(target["instant"] if target.get("instant") is not None else panel.get("instant", False)),
+            exemplar=bool(target["exemplar"] if target.get("exemplar") is not None else panel.get("exemplar", False)),
+            format=target.get("format", table),
+            src=target_src,
+            expect=target.get("expect", {}),
+        )
+        for target, target_src in written
+    ]
+
+
 def _mapping_problems(mappings: list, src: Source) -> list[Problem]:
     """Grafana keys value mappings by text, so 1 and '1' are one value and the second would silently win."""
     problems, seen = [], {}
@@ -275,12 +288,13 @@ def _mapping_problems(mappings: list, src: Source) -> list[Problem]:
         key = str(mapping["value"])
         if key in seen:
             problems.append(Problem(src.at("mappings", k, "value"),
-                                    f"value {_quote(mapping['value'])} is already mapped by mappings[{seen[key]}] "
+                                    f"value {quote(mapping['value'])} is already mapped by mappings[{seen[key]}] "
                                     f"(Grafana compares values as text): map each value once"))
         seen.setdefault(key, k)
     return problems
 
 
+# --- variables ------------------------------------------------------------------------------------
 # Variables every dashboard frame defines itself (templates/dashboard.jsonnet): job and interval on service
 # dashboards, service on the overview. A values variable of the same name would be a second one.
 BUILT_IN_VARIABLES = ("interval", "job", "service")
@@ -321,25 +335,27 @@ def _variables(specs: list, src: Source) -> list[VariableSpec]:
     ]
 
 
-def _alerts(alerts: list, src: Source, presets: dict, problems: list[Problem]) -> list[AlertSpec]:
-    out = []
+# --- alerts and recording rules -------------------------------------------------------------------
+def _alerts(alerts: list, src: Source, presets: dict[str, Levels] | None) -> tuple[list[AlertSpec], list[Problem]]:
+    out, problems = [], []
     if presets is None:
-        return out
+        return out, problems
     for i, alert in enumerate(alerts):
         a_src = src.child(i)
         preset, level = alert["threshold"].split(".")
         if preset not in presets:
             problems.append(Problem(a_src.at("threshold"), f"unknown threshold preset '{preset}'{did_you_mean(preset, presets)}"))
             continue
-        if level not in presets[preset]:
+        levels = presets[preset]
+        if getattr(levels, level) is None:
             problems.append(Problem(a_src.at("threshold"), f"threshold preset '{preset}' has no {level} level"))
             continue
         out.append(
             AlertSpec(
                 name=alert["alert"],
                 expr=alert["expr"],
-                op="<" if presets[preset].get("direction") == "below" else ">",
-                value=presets[preset][level],
+                op="<" if levels.direction == "below" else ">",
+                value=getattr(levels, level),
                 severity=level,
                 duration=alert["for"],
                 summary=alert["summary"],
@@ -352,185 +368,161 @@ def _alerts(alerts: list, src: Source, presets: dict, problems: list[Problem]) -
                 no_data_quiet=alert["no_data"].get("quiet", False),
             )
         )
-    return out
+    return out, problems
 
 
-def _service_presets(presets: dict | None, overrides: dict, src: Source, problems: list[Problem]) -> dict | None:
-    """The threshold presets as one service sees them: a service file's `thresholds:` replaces levels of
-    named presets (the LLM Orchestrator's requests take seconds), for its panels and its alerts alike."""
-    if not overrides or presets is None:
-        return presets
-    own = dict(presets)
-    for name, levels in overrides.items():
-        if name not in presets:
-            problems.append(Problem(src.at("thresholds", name), f"unknown threshold preset '{name}'{did_you_mean(name, presets)}"))
+def rules_spec(docs: Documents, context: Context) -> tuple[RulesSpec | None, list[Problem]]:
+    doc, src = docs.rules, docs.rules_src
+    if doc is None:
+        return None, []
+    alerts, problems = _alerts(doc["alerts"], src.child("alerts"), context.presets)
+    platform, found = _alerts(doc["platform_alerts"], src.child("platform_alerts"), context.presets)
+    recording = [RecordingSpec(r["record"], r["expr"], src.child("recording", i)) for i, r in enumerate(doc["recording"])]
+    return RulesSpec(doc["interval"], doc["runbook_base_url"], recording, alerts, platform, src), problems + found
+
+
+# --- dashboards -----------------------------------------------------------------------------------
+class Shared(NamedTuple):
+    """What values/standard.yaml gives every service dashboard, resolved once: the same row objects go on
+    every service whose levels are the defaults'."""
+
+    leading: list[RowSpec]
+    trailing: list[RowSpec]
+    variables: list[dict]  # as written, for the name checks of each service's own
+    variables_src: Source | None
+    variable_specs: list[VariableSpec]
+
+
+def shared_parts(docs: Documents, context: Context) -> tuple[Shared, list[Problem]]:
+    standard, src = docs.standard, docs.standard_src
+    if standard is None:
+        return Shared([], [], [], None, []), []
+    variables = standard.get("variables", [])
+    problems = variable_problems(variables, [], src.child("variables"), None)
+    leading, found = _rows(standard["leading_rows"], src.child("leading_rows"), context)
+    trailing, found2 = _rows(standard["trailing_rows"], src.child("trailing_rows"), context)
+    shared = Shared(leading, trailing, variables, src.child("variables"), _variables(variables, src.child("variables")))
+    return shared, problems + found + found2
+
+
+def service_dashboards(root: Path, docs: Documents, context: Context, shared: Shared) -> tuple[tuple[list[DashboardSpec], dict], list[Problem]]:
+    """((service dashboards by name, service -> its context where its file overrides levels), problems)."""
+    services: dict[str, DashboardSpec] = {}
+    overridden: dict[str, Context] = {}
+    problems: list[Problem] = []
+    rels = [p.relative_to(root).as_posix() for p in sorted((root / "values" / "services").glob("*.yaml"))]
+    for rel, doc, src, found in read_services(root, rels):
+        problems += found
+        if doc is None:
             continue
-        own[name] = {**presets[name], **levels}
-    return own
+        found = _service_name_problems(root, rel, doc, src)
+        if found:
+            problems += found
+            continue
+        (spec, own), found = _service(doc, src, docs, context, shared)
+        problems += found
+        services[spec.slug] = spec
+        if own is not context:
+            overridden[spec.slug] = own
+    problems += _port_problems(list(services.values()))
+    return ([services[name] for name in sorted(services)], overridden), problems
 
 
-def _per_service_levels(rows: list[RowSpec], overridden: dict[str, dict]) -> list[RowSpec]:
+def _service_name_problems(root: Path, rel: str, doc: dict, src: Source) -> list[Problem]:
+    name = doc["service"]
+    if name != Path(rel).stem:
+        twin = root / "values" / "services" / f"{name}.yaml"
+        message = (f"duplicate service '{name}' (also in values/services/{name}.yaml)" if twin.exists()
+                   else f"service '{name}' must live in values/services/{name}.yaml")
+        return [Problem(src.at("service"), message)]
+    if name == "overview":
+        return [Problem(src.at("service"), "'overview' is the platform overview's name; pick another")]
+    return []
+
+
+def _service(doc: dict, src: Source, docs: Documents, context: Context, shared: Shared) -> tuple[tuple[DashboardSpec, Context], list[Problem]]:
+    """One service's dashboard, and the context (presets) it sees."""
+    problems = variable_problems(doc.get("variables", []), shared.variables, src.child("variables"), shared.variables_src)
+    dropped = {p.where.path for p in problems}  # left out, so they do not also fail every query that uses them
+    own_variables = [v for v in _variables(doc.get("variables", []), src.child("variables")) if v.src.at("name").path not in dropped]
+    own, found = context.with_overrides(doc.get("thresholds", {}), src)
+    problems += found
+    rows, found = _rows(doc["rows"], src.child("rows"), own)
+    problems += found
+    lead, trail = shared.leading, shared.trailing
+    if own is not context and docs.standard is not None:
+        # The shared rows with this service's levels: its latency panels colour at its own levels.
+        lead = _rows(docs.standard["leading_rows"], docs.standard_src.child("leading_rows"), own)[0]
+        trail = _rows(docs.standard["trailing_rows"], docs.standard_src.child("trailing_rows"), own)[0]
+    alerts, found = _alerts(doc.get("alerts", []), src.child("alerts"), own.presets)
+    problems += found
+    rule_alerts = None
+    if own is not context and docs.rules is not None:
+        rule_alerts = _alerts(docs.rules["alerts"], docs.rules_src.child("alerts"), own.presets)[0]
+    name = doc["service"]
+    spec = DashboardSpec("service", name, doc["title"], doc["description"], list(doc.get("tags", [])), lead + rows + trail, src,
+                         job=name, port=doc["port"], variables=shared.variable_specs + own_variables, alerts=alerts, rule_alerts=rule_alerts)
+    return (spec, own), problems
+
+
+def _port_problems(services: list[DashboardSpec]) -> list[Problem]:
+    problems, ports = [], {}
+    for spec in services:
+        if spec.port in ports:
+            problems.append(Problem(spec.src.at("port"), f"port {spec.port} is already used by service '{ports[spec.port]}'"))
+        ports.setdefault(spec.port, spec.slug)
+    return problems
+
+
+def overview_dashboard(docs: Documents, context: Context, overridden: dict[str, Context]) -> tuple[list[DashboardSpec], list[Problem]]:
+    """The overview, first of the dashboards (an empty list when its file is broken)."""
+    doc, src = docs.overview, docs.overview_src
+    if doc is None:
+        return [], []
+    rows, problems = _rows(doc["rows"], src.child("rows"), context)
+    return [DashboardSpec("overview", "overview", doc["title"], doc["description"], list(doc.get("tags", [])),
+                          _per_service_levels(rows, overridden), src)], problems
+
+
+def _per_service_levels(rows: list[RowSpec], overridden: dict[str, Context]) -> list[RowSpec]:
     """On the overview, a panel with one series per service (legend {{job}}) colours each service's series
     at that service's own levels, so a service with an override is not red at its normal."""
     for row in rows:
         for panel in row.panels:
-            levels = panel.values.get("thresholds")
-            if isinstance(levels, dict) and "preset" in levels and panel.values.get("legend") == "{{job}}":
-                series = {job: dict(own[levels["preset"]], preset=levels["preset"]) for job, own in sorted(overridden.items())
-                          if own[levels["preset"]] != {k: v for k, v in levels.items() if k != "preset"}}
-                if series:
-                    panel.values["series_thresholds"] = series
+            levels = panel.thresholds
+            if levels is None or levels.preset is None or not panel.series_per_job:
+                continue
+            panel.series_thresholds = {job: own.presets[levels.preset] for job, own in sorted(overridden.items()) if levels.preset in own.changed}
     return rows
 
 
-def load(root: Path) -> tuple[Values | None, list[Problem]]:
-    """Read every values file under root/values. Returns the resolved values and all problems found."""
-    root = Path(root)
-    # Template engines open their files themselves: the whole tree is confined first, and any refusal stops
-    # the build before a template is read.
-    refused_templates = [Problem(Where(rel, 0), why) for rel, why in template_problems(root, root / "templates")]
-    problems: list[Problem] = []
-    defaults, defaults_src = _read(root, "values/defaults.yaml", "defaults", problems)
-    catalog_doc, catalog_src = _read(root, "values/metrics.yaml", "metrics", problems)
-    standard, standard_src = _read(root, "values/standard.yaml", "standard", problems)
-    overview, overview_src = _read(root, "values/overview.yaml", "overview", problems)
-    rules_doc, rules_src = _read(root, "values/rules.yaml", "rules", problems)
-    scenarios_doc, scenarios_src = (_read(root, "values/scenarios.yaml", "scenarios", problems)
-                                    if os.path.lexists(root / "values" / "scenarios.yaml") else (None, None))
-    # None when defaults.yaml itself is broken: its one problem is reported, not one per preset use.
-    presets = defaults.get("thresholds", {}) if defaults is not None else None
-    for name, levels in (presets or {}).items():
-        if levels_problem(levels):
-            problems.append(Problem(defaults_src.at("thresholds", name), levels_problem(levels)))
-    if standard:
-        problems += variable_problems(standard.get("variables", []), [], standard_src.child("variables"), None)
-    rules = None
-    if rules_doc is not None:
-        rules = RulesSpec(
-            interval=rules_doc["interval"],
-            runbook_base_url=rules_doc["runbook_base_url"],
-            recording=[
-                RecordingSpec(r["record"], r["expr"], rules_src.child("recording", i)) for i, r in enumerate(rules_doc["recording"])
-            ],
-            alerts=_alerts(rules_doc["alerts"], rules_src.child("alerts"), presets, problems),
-            platform_alerts=_alerts(rules_doc["platform_alerts"], rules_src.child("platform_alerts"), presets, problems),
-            src=rules_src,
-        )
-
-    # The shared rows are resolved once and the same row objects go on every service dashboard.
-    shared_rows = (
-        (_rows(standard["leading_rows"], standard_src.child("leading_rows"), presets, problems),
-         _rows(standard["trailing_rows"], standard_src.child("trailing_rows"), presets, problems))
-        if standard else ([], [])
-    )
-    services: dict[str, DashboardSpec] = {}
-    overridden: dict[str, dict] = {}  # service -> its presets, for services whose file overrides levels
-    service_files = [p.relative_to(root).as_posix() for p in sorted((root / "values" / "services").glob("*.yaml"))]
-    for rel, doc, src, found in read_services(root, service_files):
-        problems.extend(found)
-        path = root / rel
-        if doc is None:
-            continue
-        name = doc["service"]
-        if name != path.stem:
-            twin = root / "values" / "services" / f"{name}.yaml"
-            message = (
-                f"duplicate service '{name}' (also in values/services/{name}.yaml)"
-                if twin.exists()
-                else f"service '{name}' must live in values/services/{name}.yaml"
-            )
-            problems.append(Problem(src.at("service"), message))
-            continue
-        if name == "overview":
-            problems.append(Problem(src.at("service"), "'overview' is the platform overview's name; pick another"))
-            continue
-        found = variable_problems(doc.get("variables", []), (standard or {}).get("variables", []), src.child("variables"),
-                                  standard_src.child("variables") if standard else None)
-        problems += found
-        dropped = {p.where.path for p in found}  # left out, so they do not also fail every query that uses them
-        shared = _variables(standard.get("variables", []), standard_src.child("variables")) if standard else []
-        variables = shared + [v for v in _variables(doc.get("variables", []), src.child("variables")) if v.src.at("name").path not in dropped]
-        own_presets = _service_presets(presets, doc.get("thresholds", {}), src, problems)
-        if own_presets is not presets:
-            overridden[name] = own_presets
-        own = _rows(doc["rows"], src.child("rows"), own_presets, problems)
-        lead, trail = shared_rows
-        if own_presets is not presets and standard:
-            # The shared rows with this service's levels: its latency panels colour at its own levels.
-            lead = _rows(standard["leading_rows"], standard_src.child("leading_rows"), own_presets, [])
-            trail = _rows(standard["trailing_rows"], standard_src.child("trailing_rows"), own_presets, [])
-        services[name] = DashboardSpec(
-            kind="service",
-            slug=name,
-            title=doc["title"],
-            description=doc["description"],
-            tags=list(doc.get("tags", [])),
-            rows=lead + own + trail,
-            src=src,
-            job=name,
-            port=doc["port"],
-            variables=variables,
-            alerts=_alerts(doc.get("alerts", []), src.child("alerts"), own_presets, problems),
-            rule_alerts=(_alerts(rules_doc["alerts"], rules_src.child("alerts"), own_presets, [])
-                         if own_presets is not presets and rules_doc is not None else None),
-        )
-
-    ports: dict[int, str] = {}
-    for spec in services.values():
-        if spec.port in ports:
-            problems.append(Problem(spec.src.at("port"), f"port {spec.port} is already used by service '{ports[spec.port]}'"))
-        ports.setdefault(spec.port, spec.slug)
-
-    dashboards = []
-    if overview is not None:
-        dashboards.append(
-            DashboardSpec(
-                kind="overview",
-                slug="overview",
-                title=overview["title"],
-                description=overview["description"],
-                tags=list(overview.get("tags", [])),
-                rows=_per_service_levels(_rows(overview["rows"], overview_src.child("rows"), presets, problems), overridden),
-                src=overview_src,
-            )
-        )
-    dashboards.extend(services[name] for name in sorted(services))
-
-    catalog = (catalog_doc or {}).get("metrics", {})
+# --- the catalog and the scenarios ----------------------------------------------------------------
+def catalog_specs(root: Path, docs: Documents) -> tuple[Catalog, list[Problem]]:
+    metrics = (docs.catalog or {}).get("metrics", {})
     # Owners are the service files present, loaded cleanly or not, so one broken file is one problem.
     known_owners = {p.stem for p in (root / "values" / "services").glob("*.yaml")} | {"all", "platform"}
-    for name, metric in catalog.items():
-        if metric["service"] not in known_owners:
-            problems.append(
-                Problem(
-                    catalog_src.at("metrics", name, "service"),
-                    f"unknown service '{metric['service']}'{did_you_mean(metric['service'], known_owners)}",
-                )
-            )
-    scenarios = (scenarios_doc or {}).get("scenarios", {})
-    if scenarios_doc is not None:
-        problems += _scenario_problems(scenarios, scenarios_src, dashboards, catalog)
-    # Later stages still run on whatever loaded cleanly, so one build reports every problem at once.
-    if defaults is None or catalog_doc is None or refused_templates:
-        return None, problems + refused_templates
-    return Values(defaults, catalog, catalog_src, dashboards, rules, defaults_src, scenarios, scenarios_src), problems
+    problems = [
+        Problem(docs.catalog_src.at("metrics", name, "service"), f"unknown service '{metric['service']}'{did_you_mean(metric['service'], known_owners)}")
+        for name, metric in metrics.items()
+        if metric["service"] not in known_owners
+    ]
+    catalog = {
+        name: MetricSpec(name, metric["type"], metric["service"], metric["help"], metric.get("labels", {}), metric.get("spec", False),
+                         Synthetic(**metric.get("synthetic", {})), sources=(name,))
+        for name, metric in metrics.items()
+    }
+    return catalog, problems
 
 
-def _scenario_problems(scenarios: dict, src: Source, dashboards: list[DashboardSpec], catalog: dict) -> list[Problem]:
+def scenario_problems(docs: Documents, dashboards: list[DashboardSpec]) -> list[Problem]:
     """Panels name scenarios: a typo would silently check nothing. (What scenarios name, services and
     metrics, is checked by the live check: removing a service must not fail the build.)"""
-    problems = []
-    seen: set[int] = set()
-    for dash in dashboards:
-        for row in dash.rows:
-            for panel in row.panels:
-                if id(panel) in seen:  # shared rows: one spec on every service dashboard, checked once
-                    continue
-                seen.add(id(panel))
-                declared = [(("expect", name)) for name in panel.values.get("expect", {})]
-                declared += [("targets", i, "expect", name) for i, target in enumerate(panel.values.get("targets") or [])
-                             for name in target.get("expect", {})]
-                for path in declared:
-                    if path[-1] not in scenarios:
-                        problems.append(Problem(panel.src.at(*path), f"unknown scenario '{path[-1]}'{did_you_mean(path[-1], scenarios)}"))
-    return problems
+    if docs.scenarios is None:
+        return []
+    scenarios = docs.scenarios.get("scenarios", {})
+    declared = []
+    for panel in distinct_panel_specs(dashboards):
+        declared += [(panel.src, name) for name in panel.expect]
+        declared += [(target.src, name) for target in panel.targets for name in target.expect]
+    return [Problem(src.at("expect", name), f"unknown scenario '{name}'{did_you_mean(name, scenarios)}")
+            for src, name in declared if name not in scenarios]

@@ -9,7 +9,8 @@ import re
 
 import promql_parser as pp
 
-from .load import did_you_mean
+from .specs import Catalog, MetricSpec
+from .suggest import did_you_mean
 
 # $var, ${var}, ${var:format}, [[var]], [[var:format]] — the variable syntaxes Grafana expands.
 VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::([^}]*))?\}|\[\[(\w+)(?::([^\]]*))?\]\]")
@@ -190,45 +191,88 @@ def re2_problem(pattern: str) -> str | None:
     return None
 
 
-def resolve_series(name: str, catalog: dict) -> tuple[str | None, dict | None, str]:
+# --- the one walker over parsed expressions ---------------------------------------------------------
+# Node type -> its sub-expressions in order (dispatch on the exact type: the parser's classes are final).
+_CHILDREN = {
+    pp.VectorSelector: lambda node: (),
+    pp.NumberLiteral: lambda node: (),
+    pp.StringLiteral: lambda node: (),
+    pp.MatrixSelector: lambda node: (node.vector_selector,),
+    pp.BinaryExpr: lambda node: (node.lhs, node.rhs),
+    pp.Call: lambda node: tuple(node.args),
+    pp.AggregateExpr: lambda node: (node.expr,) if node.param is None else (node.expr, node.param),
+    pp.ParenExpr: lambda node: (node.expr,),
+    pp.UnaryExpr: lambda node: (node.expr,),
+    pp.SubqueryExpr: lambda node: (node.expr,),
+}
+
+
+def children(node) -> tuple:
+    """The sub-expressions of a parsed node, in order."""
+    of = _CHILDREN.get(type(node))
+    if of is not None:
+        return of(node)
+    inner = getattr(node, "expr", None)
+    return (inner,) if inner is not None else ()
+
+
+def walk(node):
+    """Every node of a parsed expression, depth first, each before its sub-expressions (a stack, not
+    recursion: nested generators would pass every node up through each level above it)."""
+    stack = [node]
+    pop, push, of = stack.pop, stack.extend, _CHILDREN.get  # bound once: the lint walks every query a few times
+    while stack:
+        node = pop()
+        yield node
+        known = of(type(node))
+        push((known(node) if known is not None else children(node))[::-1])
+
+
+def selectors(node):
+    """Every vector selector in a parsed expression (a range selector's included), in order."""
+    return (n for n in walk(node) if isinstance(n, pp.VectorSelector))
+
+
+# --- the catalog ----------------------------------------------------------------------------------
+def resolve_series(name: str, catalog: Catalog) -> tuple[str | None, MetricSpec | None, str]:
     """Series name -> (catalog name, metric, part). part is '', or the histogram suffix."""
     if name in catalog:
-        if catalog[name]["type"] == "histogram":
+        if catalog[name].type == "histogram":
             return None, None, ""  # no series has the bare name of a histogram
         return name, catalog[name], ""
     for suffix in HISTOGRAM_SUFFIXES:
         base = name[: -len(suffix)]
-        if name.endswith(suffix) and catalog.get(base, {}).get("type") == "histogram":
+        if name.endswith(suffix) and base in catalog and catalog[base].type == "histogram":
             return base, catalog[base], suffix
     return None, None, ""
 
 
-def _series_names(catalog: dict) -> list[str]:
+def _series_names(catalog: Catalog) -> list[str]:
     names = []
     for name, metric in catalog.items():
-        if metric["type"] == "histogram":
+        if metric.type == "histogram":
             names.extend(name + s for s in HISTOGRAM_SUFFIXES)
         else:
             names.append(name)
     return names
 
 
-def series_labels(metric: dict, part: str) -> set[str]:
-    if metric.get("recorded"):  # a recording rule keeps exactly the labels it aggregates by
-        return set(metric.get("labels", {})) | {"__name__"}
-    labels = set(metric.get("labels", {})) | IMPLIED_LABELS
+def series_labels(metric: MetricSpec, part: str) -> set[str]:
+    if metric.recorded:  # a recording rule keeps exactly the labels it aggregates by
+        return set(metric.labels) | {"__name__"}
+    labels = set(metric.labels) | IMPLIED_LABELS
     if part == "_bucket":
         labels.add("le")
     return labels
 
 
-def check_expr(expr: str, catalog: dict) -> tuple[list[str], list[str]]:
+def check_expr(expr: str, catalog: Catalog) -> tuple[list[str], list[str]]:
     """Check an expression whose variables are substituted. Returns (problems, catalog metric names used)."""
     problems, used, _ = analyse(expr, catalog)
     return problems, used
 
 
-def analyse(expr: str, catalog: dict) -> tuple[list[str], list[str], set[str]]:
+def analyse(expr: str, catalog: Catalog) -> tuple[list[str], list[str], set[str]]:
     """(problems, catalog metric names used, labels the result carries; '*' when unknown)."""
     try:
         ast = parse(expr)
@@ -249,49 +293,57 @@ def _selector_name(vs) -> str | None:
     return None
 
 
-def _walk(node, function: str | None, catalog, problems, used) -> set[str]:
-    """Visit node; return the label names its selectors can carry (for by/without checks)."""
+def _walk(node, function: str | None, catalog: Catalog, problems: list[str], used: list) -> set[str]:
+    """Analyse node in the context of the function it is an argument of; return the label names its
+    selectors can carry (for by/without checks)."""
     if isinstance(node, pp.MatrixSelector):
-        return _walk(node.vector_selector, function, catalog, problems, used)
+        node = node.vector_selector
     if isinstance(node, pp.VectorSelector):
         return _check_selector(node, function, catalog, problems, used)
     if isinstance(node, pp.Call):
-        name = node.func.name
-        labels: set[str] = set()
-        inner = name if name in COUNTER_FUNCTIONS else function
-        for i, arg in enumerate(node.args):
-            start = len(used)
-            labels |= _walk(arg, inner, catalog, problems, used)
-            if name == "histogram_quantile" and i == 1:
-                for base, part in used[start:]:
-                    if part != "_bucket" and "le" not in catalog[base].get("labels", {}):
-                        problems.append(f"histogram_quantile() needs _bucket series of a histogram, got {base}{part}")
-        if name == "histogram_quantile":
-            labels.discard("le")
-        return labels
+        return _call(node, function, catalog, problems, used)
     if isinstance(node, pp.AggregateExpr):
-        # count() and group() read which series exist, not their values: a raw counter is fine there
-        inner = PRESENCE if str(node.op) in ("count", "group") and function is None else function
-        labels = _walk(node.expr, inner, catalog, problems, used)
-        if node.param is not None:
-            _walk(node.param, None, catalog, problems, used)
-        modifier = node.modifier
-        if modifier is not None and labels is not None and "*" not in labels:
-            unknown = [lbl for lbl in modifier.labels if lbl not in labels]
-            for lbl in unknown:
-                problems.append(f"label '{lbl}' in by/without is not a label of the metrics aggregated{did_you_mean(lbl, labels)}")
-        if modifier is not None and str(modifier.type).endswith("By"):
-            return set(modifier.labels) | {"*"} if labels and "*" in labels else set(modifier.labels)
-        return labels
+        return _aggregate(node, function, catalog, problems, used)
     if isinstance(node, pp.BinaryExpr):
         # the right side of `unless` / `and` only filters by which label sets exist
         right = PRESENCE if str(node.op) in ("unless", "and") and function is None else function
         return _walk(node.lhs, function, catalog, problems, used) | _walk(node.rhs, right, catalog, problems, used)
-    for attr in ("expr",):  # ParenExpr, UnaryExpr, SubqueryExpr
-        inner = getattr(node, attr, None)
-        if inner is not None:
-            return _walk(inner, function, catalog, problems, used)
-    return set()
+    labels: set[str] = set()
+    for child in children(node):  # ParenExpr, UnaryExpr, SubqueryExpr: one inner expression
+        labels |= _walk(child, function, catalog, problems, used)
+    return labels
+
+
+def _call(node, function: str | None, catalog: Catalog, problems: list[str], used: list) -> set[str]:
+    name = node.func.name
+    labels: set[str] = set()
+    inner = name if name in COUNTER_FUNCTIONS else function
+    for i, arg in enumerate(node.args):
+        start = len(used)
+        labels |= _walk(arg, inner, catalog, problems, used)
+        if name == "histogram_quantile" and i == 1:
+            for base, part in used[start:]:
+                if part != "_bucket" and "le" not in catalog[base].labels:
+                    problems.append(f"histogram_quantile() needs _bucket series of a histogram, got {base}{part}")
+    if name == "histogram_quantile":
+        labels.discard("le")
+    return labels
+
+
+def _aggregate(node, function: str | None, catalog: Catalog, problems: list[str], used: list) -> set[str]:
+    # count() and group() read which series exist, not their values: a raw counter is fine there
+    inner = PRESENCE if str(node.op) in ("count", "group") and function is None else function
+    labels = _walk(node.expr, inner, catalog, problems, used)
+    if node.param is not None:
+        _walk(node.param, None, catalog, problems, used)
+    modifier = node.modifier
+    if modifier is not None and labels is not None and "*" not in labels:
+        unknown = [lbl for lbl in modifier.labels if lbl not in labels]
+        for lbl in unknown:
+            problems.append(f"label '{lbl}' in by/without is not a label of the metrics aggregated{did_you_mean(lbl, labels)}")
+    if modifier is not None and str(modifier.type).endswith("By"):
+        return set(modifier.labels) | {"*"} if labels and "*" in labels else set(modifier.labels)
+    return labels
 
 
 def _check_selector(vs, function, catalog, problems, used) -> set[str]:
@@ -300,7 +352,7 @@ def _check_selector(vs, function, catalog, problems, used) -> set[str]:
         return {"*"}  # {__name__=~"..."}: a meta query over many metrics; nothing to check against
     base, metric, part = resolve_series(name, catalog)
     if metric is None:
-        if catalog.get(name, {}).get("type") == "histogram":
+        if name in catalog and catalog[name].type == "histogram":
             problems.append(f"'{name}' is a histogram: query {name}_bucket, {name}_sum or {name}_count")
         else:
             problems.append(f"unknown metric '{name}': not in values/metrics.yaml{did_you_mean(name, _series_names(catalog))}")
@@ -312,11 +364,11 @@ def _check_selector(vs, function, catalog, problems, used) -> set[str]:
             problems.append(f"label '{m.name}': {re2_problem(m.value)}")
         if m.name not in labels:
             problems.append(f"label '{m.name}' is not a label of {name}{did_you_mean(m.name, labels)}")
-    counter_like = metric["type"] == "counter" or part in ("_bucket", "_sum", "_count")
+    counter_like = metric.type == "counter" or part in ("_bucket", "_sum", "_count")
     if function == PRESENCE:
         pass
     elif function in COUNTER_FUNCTIONS and not counter_like:
-        problems.append(f"{function}() on {name}, a {metric['type']}: {function} needs a counter")
+        problems.append(f"{function}() on {name}, a {metric.type}: {function} needs a counter")
     elif counter_like and function is None:
         problems.append(f"counter {name} used without rate() or increase(): its raw value only ever climbs")
     return labels

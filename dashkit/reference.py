@@ -6,13 +6,15 @@ that automatic, and a test fails when the committed page is stale.
 
 from __future__ import annotations
 
+from .specs import Catalog
+
 HEADINGS = {"all": "Standard metrics (every service)", "platform": "Platform-wide"}
 
 
-def metric_reference(catalog: dict, usage: dict[str, list[str]]) -> str:
+def metric_reference(catalog: Catalog, usage: dict[str, list[str]]) -> str:
     owners: dict[str, list[str]] = {}
     for name, metric in catalog.items():
-        owners.setdefault(metric["service"], []).append(name)
+        owners.setdefault(metric.service, []).append(name)
     lines = [
         "# Metric reference",
         "",
@@ -28,10 +30,10 @@ def metric_reference(catalog: dict, usage: dict[str, list[str]]) -> str:
         lines += [f"## {HEADINGS.get(owner, owner)}", "", "| metric | type | labels | help | panels |", "| --- | --- | --- | --- | --- |"]
         for name in sorted(owners[owner]):
             metric = catalog[name]
-            added = "" if metric.get("spec", False) else " *(added)*"
-            labels = ", ".join(f"`{label}`" for label in metric.get("labels", {})) or "—"
+            added = "" if metric.spec else " *(added)*"
+            labels = ", ".join(f"`{label}`" for label in metric.labels) or "—"
             panels = "<br>".join(usage.get(name, [])) or "**none**"
-            lines.append(f"| `{name}`{added} | {metric['type']} | {labels} | {metric['help']} | {panels} |")
+            lines.append(f"| `{name}`{added} | {metric.type} | {labels} | {metric.help} | {panels} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .engines import TemplateError, Templates
-from .load import DashboardSpec, PanelSpec, Values, did_you_mean
 from .problems import Problem, Source
+from .specs import DashboardSpec, Levels, Mapping, PanelSpec, Values
+from .suggest import did_you_mean
 
 REF_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -21,63 +22,59 @@ REF_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Values as data: defaults filled in, queries given refIds. What Grafana's JSON looks like (threshold steps,
 # mappings, links, targets) is the templates' business, written once in templates/lib/panel.libsonnet.
 def panel_context(spec: PanelSpec, defaults: dict) -> dict:
-    v = spec.values
-    ds = defaults["datasources"][v.get("datasource", "metrics")]
+    v = spec  # its fields map one to one to what the template gets; load resolved every default
+    ds = defaults["datasources"][v.datasource]
     return {
-        "type": v["type"],
-        "title": v["title"],
-        "description": v["description"],
+        "type": v.type,
+        "title": v.title,
+        "description": v.description,
         "datasource": {"type": ds["type"], "uid": ds["uid"]},
         "targets": _targets(v),
-        "unit": v.get("unit", "none"),
-        "decimals": v.get("decimals"),
-        "min": v.get("min"),
-        "max": v.get("max"),
-        "no_value": v.get("no_value"),  # what Grafana shows instead of "No data"
-        "thresholds": _levels(v.get("thresholds")),  # {warning, critical, direction} or None
-        "series_thresholds": [{"name": name, "levels": _levels(own)} for name, own in sorted(v.get("series_thresholds", {}).items())],
+        "unit": v.unit,
+        "decimals": v.decimals,
+        "min": v.min,
+        "max": v.max,
+        "no_value": v.no_value,  # what Grafana shows instead of "No data"
+        "thresholds": _levels(v.thresholds),  # {warning, critical, direction} or None
+        "series_thresholds": [{"name": name, "levels": _levels(own)} for name, own in sorted(v.series_thresholds.items())],
         "colors": defaults["colors"],  # ok, warning, critical: the one colour scheme
-        "mappings": _mappings(v.get("mappings")),
-        "links": [{"title": link["title"], "url": link["url"]} for link in v.get("links", [])],
-        "stack": bool(v.get("stack", False)),
-        "reduce": v.get("reduce", "lastNotNull"),
-        "orientation": v.get("orientation", "auto"),
-        "color": v.get("color"),
-        "content": v.get("content", ""),
+        "mappings": _mappings(v.mappings),
+        "links": [{"title": link.title, "url": link.url} for link in v.links],
+        "stack": v.stack,
+        "reduce": v.reduce,
+        "orientation": v.orientation,
+        "color": v.color,
+        "content": v.content,
     }
 
 
-def _targets(v: dict) -> list[dict]:
-    written = v.get("targets") or ([{"expr": v["expr"], "legend": v.get("legend"), "instant": v.get("instant"), "exemplar": v.get("exemplar")}] if "expr" in v else [])
-    targets = []
-    for i, t in enumerate(written):
-        instant = bool(t.get("instant") if t.get("instant") is not None else v.get("instant", False))
-        targets.append(
-            {
-                "refId": REF_IDS[i],
-                "expr": t["expr"],
-                "legendFormat": t.get("legend") or "__auto",
-                "instant": instant,
-                "range": not instant,
-                # exemplars (trace ids on histogram samples) drawn as points that open the trace in Tempo
-                "exemplar": bool(t.get("exemplar") if t.get("exemplar") is not None else v.get("exemplar", False)),
-                "format": t.get("format", "table" if v["type"] == "table" else "time_series"),
-            }
-        )
-    return targets
+def _targets(v: PanelSpec) -> list[dict]:
+    return [
+        {
+            "refId": REF_IDS[i],
+            "expr": t.expr,
+            "legendFormat": t.legend,
+            "instant": t.instant,
+            "range": not t.instant,
+            # exemplars (trace ids on histogram samples) drawn as points that open the trace in Tempo
+            "exemplar": t.exemplar,
+            "format": t.format,
+        }
+        for i, t in enumerate(v.targets)
+    ]
 
 
-def _levels(levels: dict | None) -> dict | None:
-    if not levels:
+def _levels(levels: Levels | None) -> dict | None:
+    if levels is None:
         return None
-    return {"warning": levels.get("warning"), "critical": levels.get("critical"), "direction": levels.get("direction", "above")}
+    return {"warning": levels.warning, "critical": levels.critical, "direction": levels.direction}
 
 
-def _mappings(mappings: list | None) -> list[dict]:
+def _mappings(mappings: list[Mapping]) -> list[dict]:
     """Keyed by the value as text, as Grafana compares them (a repeated value is a problem load reports)."""
     by_text = {}
-    for index, m in enumerate(mappings or []):
-        by_text[str(m["value"])] = {"value": str(m["value"]), "index": index, "text": m["text"], "color": m.get("color")}
+    for index, m in enumerate(mappings):
+        by_text[str(m.value)] = {"value": str(m.value), "index": index, "text": m.text, "color": m.color}
     return list(by_text.values())
 
 
@@ -103,11 +100,6 @@ class RenderedRow:
 class RenderedDashboard:
     spec: DashboardSpec
     rows: list[RenderedRow]
-
-
-def _size(spec: PanelSpec, defaults: dict) -> tuple[int, int]:
-    size = defaults.get("panel_sizes", {}).get(spec.values["type"], defaults["panel_size"])
-    return spec.values.get("width", size["width"]), spec.values.get("height", size["height"])
 
 
 def render(values: Values, renderer: Templates | None = None) -> tuple[list[RenderedDashboard], list[Problem]]:
@@ -143,8 +135,8 @@ def _render_all(values: Values, renderer: Templates) -> dict:
     for dash in values.dashboards:
         for row in dash.rows:
             for spec in row.panels:
-                template = renderer.panels.get(spec.values["type"])
-                if id(spec) not in jobs and template is not None and spec.values["type"] != "row":
+                template = renderer.panels.get(spec.type)
+                if id(spec) not in jobs and template is not None and spec.type != "row":
                     jobs[id(spec)] = (template, {"panel": panel_context(spec, values.defaults)})
             if "row" in renderer.panels:
                 jobs[(row.title, row.collapsed)] = (renderer.panels["row"], {"row": {"title": row.title, "collapsed": row.collapsed}})
@@ -154,7 +146,7 @@ def _render_all(values: Values, renderer: Templates) -> dict:
 def _panel(spec: PanelSpec, body, defaults: dict, renderer: Templates, problems: list[Problem]) -> RenderedPanel | None:
     """A rendered panel with its size and what the later stages need, or None with the problem said once."""
     if body is None:
-        kind = spec.values["type"]
+        kind = spec.type
         choices = [t for t in renderer.panels if t != "row"]
         problems.append(Problem(spec.src.at("type"), f"unknown panel type '{kind}'{did_you_mean(kind, choices)}"))
         return None
@@ -164,17 +156,15 @@ def _panel(spec: PanelSpec, body, defaults: dict, renderer: Templates, problems:
         if not any(p.message.startswith(message) for p in problems):
             problems.append(Problem(spec.src.at("type"), message))
         return None
-    width, height = _size(spec, defaults)
-    return RenderedPanel(body, width, height, spec.src, spec.values.get("lint_exceptions", {}), "height" in spec.values,
-                         _expectations(spec))
+    return RenderedPanel(body, spec.width, spec.height, spec.src, spec.lint_exceptions, spec.height_fixed, _expectations(spec))
 
 
 def _expectations(spec: PanelSpec) -> dict:
     """Live-check expectations as written: the panel's under "*", a query's own under its refId."""
-    found = {"*": spec.values["expect"]} if spec.values.get("expect") else {}
-    for i, target in enumerate(spec.values.get("targets") or []):
-        if target.get("expect"):
-            found[REF_IDS[i]] = target["expect"]
+    found = {"*": spec.expect} if spec.expect else {}
+    for i, target in enumerate(spec.targets):
+        if target.expect:
+            found[REF_IDS[i]] = target.expect
     return found
 
 

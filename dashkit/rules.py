@@ -10,10 +10,12 @@ import zlib
 from dataclasses import dataclass, field
 
 from . import promql
-from .assemble import Assembled, panels_of
-from .load import AlertSpec, Values, did_you_mean
-from .out_tree import OutTree
-from .problems import Problem, Source
+from .assemble import Assembled
+from .out_tree import OutTree, out_tree
+from .panels import panels_of
+from .problems import Problem
+from .specs import AlertSpec, Catalog, MetricSpec, Values
+from .suggest import did_you_mean
 
 # Prometheus templates say $value; Grafana's say $values.<refId>.Value for the same number.
 GRAFANA_VALUE = re.compile(r"\$value\b")
@@ -28,6 +30,7 @@ class AlertRule:
     expr: str  # the measured quantity, variables substituted
     dashboard_uid: str
     panel_id: int | None
+    ruler_group: str  # the group's name in the Prometheus rule files (group_name), as promtool names it
 
     @property
     def condition(self) -> str:
@@ -46,17 +49,22 @@ def _top_level_set_operation(expr: str) -> bool:
 
 @dataclass
 class Rules:
-    recorded: dict  # recorded series name -> catalog-like entry
-    recording: list[dict]
+    recorded: Catalog  # recorded series name -> its metric
+    recording: list[dict]  # the recording rules as written to the rule file
     alerts: list[AlertRule] = field(default_factory=list)
-    sources: dict[int, Source] = field(default_factory=dict)  # id(rule dict) -> values source
+
+
+def group_name(prefix: str, group: str) -> str:
+    """A rule group's name in the Prometheus rule files, and so in promtool's messages: <uid_prefix>-<group>,
+    the group being a service, `platform` or `recording`. The one place that name is made."""
+    return f"{prefix}-{group}"
 
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def recorded_catalog(values: Values) -> tuple[dict, list[Problem]]:
+def recorded_catalog(values: Values) -> tuple[Catalog, list[Problem]]:
     """The catalog plus one gauge per recording rule, labelled with exactly what the rule aggregates by."""
     catalog = dict(values.catalog)
     problems = []
@@ -67,42 +75,39 @@ def recorded_catalog(values: Values) -> tuple[dict, list[Problem]]:
             problems.append(Problem(rule.src.at("record"), f"'{rule.record}' is already a metric"))
             continue
         kept = sorted(label for label in labels if label not in ("*", "__name__"))
-        catalog[rule.record] = {
-            "type": "gauge",
-            "service": "all",
-            "help": f"Recording rule: {rule.expr}",
-            "labels": {label: ["(recorded)"] for label in kept},
-            "recorded": True,
+        catalog[rule.record] = MetricSpec(
+            rule.record, "gauge", "all", f"Recording rule: {rule.expr}", {label: ["(recorded)"] for label in kept}, recorded=True,
             # the raw metrics behind it, so a panel of the rule counts as showing them
-            "from": sorted({m for name in used for m in catalog[name].get("from", [name])}),
-        }
+            sources=tuple(sorted({m for name in used for m in catalog[name].sources})),
+        )
     return catalog, problems
 
 
 def build_rules(values: Values, dashboards: list[Assembled], link_panels: bool = True) -> tuple[Rules | None, list[Problem]]:
-    """link_panels=False when earlier stages found problems: a missing panel is then most likely one of
-    those, and reporting it again per alert and service would bury the real cause."""
+    """Every alert instantiated per group and linked to its panel. link_panels=False drops the problems
+    instantiating finds (the pipeline's gate link_alerts_to_panels says when, and why)."""
     if values.rules is None:
         return None, []
     catalog, problems = recorded_catalog(values)
     by_kind = {(d.kind, d.job): d for d in dashboards}
     titles_of: dict[str, dict] = {}
     overview = next((d for d in dashboards if d.kind == "overview"), None)
-    rules = Rules({k: v for k, v in catalog.items() if v.get("recorded")}, [{"record": r.record, "expr": r.expr} for r in values.rules.recording])
+    rules = Rules({k: v for k, v in catalog.items() if v.recorded}, [{"record": r.record, "expr": r.expr} for r in values.rules.recording])
+    prefix = out_tree(values.defaults).prefix
     for dash in values.dashboards:
         if dash.kind != "service":
             continue
         shared = values.rules.alerts if dash.rule_alerts is None else dash.rule_alerts  # with the service's threshold overrides
         for spec in shared + dash.alerts:
             target = overview if spec.dashboard == "overview" else by_kind.get(("service", dash.job))
-            rules.alerts.append(_instantiate(dash.job, spec, {"job": dash.job}, target, problems if link_panels else [], titles_of))
+            rules.alerts.append(_instantiate(dash.job, prefix, spec, {"job": dash.job}, target, problems if link_panels else [], titles_of))
     for spec in values.rules.platform_alerts:
         target = overview if spec.dashboard == "overview" else None
-        rules.alerts.append(_instantiate("platform", spec, {}, target, problems if link_panels else [], titles_of))
+        rules.alerts.append(_instantiate("platform", prefix, spec, {}, target, problems if link_panels else [], titles_of))
     return rules, problems
 
 
-def _instantiate(group: str, spec: AlertSpec, variables: dict, dashboard: Assembled | None, problems: list[Problem],
+def _instantiate(group: str, prefix: str, spec: AlertSpec, variables: dict, dashboard: Assembled | None, problems: list[Problem],
                  titles_of: dict) -> AlertRule:
     expr, missing = promql.substitute(spec.expr, variables)
     for name in missing:
@@ -114,7 +119,7 @@ def _instantiate(group: str, spec: AlertSpec, variables: dict, dashboard: Assemb
     else:
         if dashboard.path not in titles_of:  # once per dashboard, however many alerts link to it
             titles: dict[str, list] = {}
-            for p in panels_of(dashboard):
+            for p in panels_of(dashboard.json):
                 if p.get("type") != "row":
                     titles.setdefault(p.get("title"), []).append(p.get("id"))
             titles_of[dashboard.path] = titles
@@ -126,7 +131,7 @@ def _instantiate(group: str, spec: AlertSpec, variables: dict, dashboard: Assemb
                                     "give the one this alert shows a title of its own"))
         else:
             problems.append(Problem(spec.src.at("panel"), f"no panel titled '{spec.panel}' on {uid}{did_you_mean(spec.panel, titles)}"))
-    return AlertRule(group, spec, expr, uid, panel_id)
+    return AlertRule(group, spec, expr, uid, panel_id, group_name(prefix, group))
 
 
 def rule_uid(group: str, alert: str) -> str:
@@ -140,10 +145,10 @@ def anchor(alert: str) -> str:
 
 
 def prometheus_files(rules: Rules, interval: str, runbook_base: str, tree: OutTree) -> dict[str, dict]:
-    recording = {"groups": [{"name": f"{tree.prefix}-recording", "interval": interval, "rules": rules.recording}]}
+    recording = {"groups": [{"name": group_name(tree.prefix, "recording"), "interval": interval, "rules": rules.recording}]}
     groups: dict[str, list] = {}
     for rule in rules.alerts:
-        groups.setdefault(rule.group, []).append(
+        groups.setdefault(rule.ruler_group, []).append(
             {
                 "alert": rule.spec.name,
                 "expr": rule.condition,
@@ -157,7 +162,7 @@ def prometheus_files(rules: Rules, interval: str, runbook_base: str, tree: OutTr
                 },
             }
         )
-    alerts = {"groups": [{"name": f"{tree.prefix}-{group}", "interval": interval, "rules": items} for group, items in groups.items()]}
+    alerts = {"groups": [{"name": group, "interval": interval, "rules": items} for group, items in groups.items()]}
     return {tree.recording_rules: recording, tree.ruler_alerts: alerts}
 
 

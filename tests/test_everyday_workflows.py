@@ -93,7 +93,7 @@ def readme_panel() -> tuple[str, str, str]:
     """The README's "Add a panel" example: (values file, row header lines, panel lines)."""
     section = (ROOT / "README.md").read_text(encoding="utf-8").split("### Add a panel", 1)[1].split("\n### ", 1)[0]
     example = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
-    target = re.search(r"in `(values/services/[a-z0-9-]+\.yaml)`", section).group(1)
+    target = re.search(r"in\s+`(values/services/[a-z0-9-]+\.yaml)`", section).group(1)
     header, panel = example.split("    panels:\n", 1)
     return target, header + "    panels:\n", panel
 

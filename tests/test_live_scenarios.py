@@ -188,7 +188,7 @@ def test_multi_values_are_escaped_as_grafana_escapes_them_for_each_datasource():
 
 def generated(name: str) -> str:
     out = io.StringIO()
-    raw = {k: v for k, v in result().catalog.items() if not v.get("recorded")}
+    raw = {k: v for k, v in result().catalog.items() if not v.recorded}
     synth.generate(raw, result().services, out, scenario=scenario(name))
     return out.getvalue()
 
@@ -204,7 +204,7 @@ def test_the_healthy_data_has_no_error_series_at_all():
 def test_a_fresh_deployment_exports_only_the_standard_metrics():
     text = generated("minimal")
     names = {line.split("{")[0] for line in text.splitlines() if "{" in line}
-    standard = {n for n, m in result().catalog.items() if m.get("service") == "all" and not m.get("recorded")}
+    standard = {n for n, m in result().catalog.items() if m.service == "all" and not m.recorded}
     assert names and {re.sub(r"_(bucket|sum|count)$", "", n) for n in names} <= standard
 
 

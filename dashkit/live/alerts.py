@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from .. import promql
+from ..specs import Catalog
 from .check import Finding, Report, available, fallbacks_of
 
 EVALUATION = 60  # seconds between rule evaluations (values/rules.yaml interval)
@@ -98,7 +99,7 @@ def _check_linked_panel(rule, report: Report, where: str) -> None:
         report.findings.append(Finding(where, "", f"fires, but the panel it links to ('{title}') shows {shown}, not {rule.spec.op} {rule.spec.value:g}"))
 
 
-def _blind(rule, scenario, catalog: dict, fallbacks: set[str]) -> bool:
+def _blind(rule, scenario, catalog: Catalog, fallbacks: set[str]) -> bool:
     """A rule whose query answered nothing although its service is up and every metric it reads exists
     in this scenario: in production it would sit in Normal and could never fire."""
     if rule.spec.no_data_quiet or scenario is None:
@@ -109,7 +110,7 @@ def _blind(rule, scenario, catalog: dict, fallbacks: set[str]) -> bool:
     return all(available(name, scenario, catalog, fallbacks) for name in names)
 
 
-def evaluate(rules, prom, end: int, scenario, report: Report, catalog: dict | None = None) -> list[AlertState]:
+def evaluate(rules, prom, end: int, scenario, report: Report, catalog: Catalog | None = None) -> list[AlertState]:
     """Every alert's state at `end`, checked against the scenario's list of what fires."""
     if rules is None:
         return []

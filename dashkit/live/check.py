@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 
 from .. import promql
+from ..panels import panels_with_state
+from ..specs import Catalog
 from .synth import Window
 
 DEFAULT_RANGE = 6 * 3600  # the dashboards' default time range, now-6h .. now
@@ -161,71 +163,110 @@ def matcher_problems(selector_text: str, chosen: list[str]) -> str | None:
     return None
 
 
-def run(dashboards: list[dict], rules, catalog: dict, prom, window: Window, stats: bool = True,
+def run(dashboards: list[dict], rules, catalog: Catalog, prom, window: Window, stats: bool = True,
         expect: dict | None = None, scenario=None) -> Report:
     """Every target of every dashboard in one scenario. expect: dashboard uid -> panel id -> scenario ->
     expectation (data, zero or {empty: reason}), as written in values."""
     report = Report(scenario.name if scenario is not None else "busy")
-    end, start = window.end, window.end - DEFAULT_RANGE
-    expect = expect or {}
-    fallbacks = fallbacks_of(rules)  # once per run: every query of the minimal scenario asks
+    # fallbacks once per run: every query of the minimal scenario asks
+    state = _Run(report, prom, window, catalog, scenario, fallbacks_of(rules), stats, expect or {})
     for dash in dashboards:
-        options = variable_options(dash, prom, window, report)
-        variables = {var["name"]: var for var in dash["templating"]["list"]}
-        picks = {name: selections(var, options.get(name, [])) for name, var in variables.items()}
-        for name, var in variables.items():
-            if var["type"] == "query" and not options.get(name):
-                where = f"{dash['title']} › variable ${name}"
-                if not _empty_ok_for_variable(var, scenario, catalog, fallbacks):
-                    report.findings.append(Finding(where, var["query"], "matches nothing (no values)"))
-        defaults = {name: choices[0][1] for name, choices in picks.items()}
-        spent, touched = 0.0, 0
-        for panel, collapsed in panels_with_state(dash):
-            macros = grafana_intervals(DEFAULT_RANGE, window.step, panel.get("maxDataPoints"))
-            step = macros.pop("step")
-            kind = panel.get("datasource", {}).get("type")
-            declared = expect.get(dash.get("uid"), {}).get(panel.get("id"), {})
-            if kind in ("loki", "tempo"):
-                _check_filters(dash, panel, variables, picks, defaults, kind, report)
-                language = "LogQL" if kind == "loki" else "TraceQL/service map"
-                report.not_run[language] = report.not_run.get(language, 0) + len(panel.get("targets", []))
-                continue
-            for target in panel.get("targets", []):
-                report.targets += 1
-                where = f"{dash['title']} › {panel['title']} [{target['refId']}]"
-                # a query's own expectation, else the panel's, else what the scenario implies
-                own = dict(declared.get("*", {}), **declared.get(target["refId"], {}))
-                wanted = _expectation(own, scenario, target, catalog, defaults.get("job"), fallbacks)
-                expr, missing = interpolate(target["expr"], dict(defaults, **macros), "prometheus")
-                if missing:
-                    report.findings.append(Finding(where, target["expr"], f"undefined variable(s): {', '.join(missing)}"))
-                    continue
-                for message in promql.check_expr(expr, catalog)[0]:
-                    report.findings.append(Finding(where, expr, message))
-                began = time.perf_counter()
-                answer = _query(prom, expr, target, start, end, step, stats)
-                elapsed = _server_ms(answer) if stats else (time.perf_counter() - began) * 1000
-                if not collapsed:  # a collapsed row's panels are queried only when someone opens it
-                    spent += elapsed
-                    touched += _samples(answer)
-                    report.slowest.append((elapsed, where, expr))
-                _judge(answer, panel, where, expr, report, wanted, end)
-                _remember(report, dash, panel, answer, end)
-                if isinstance(wanted, dict):
-                    continue  # empty by declaration: other selections cannot make it show data either
-                for name, _fmt, _text in promql.variable_references(target["expr"]):
-                    for label, value in picks.get(name, [])[1:]:
-                        report.selections += 1
-                        varied, _ = interpolate(target["expr"], dict(defaults, **macros, **{name: value}), "prometheus")
-                        answer = _query(prom, varied, target, start, end, step, False)
-                        _judge(answer, panel, f"{where} with ${name} = {label}", varied, report, "data", end)
-        report.query_ms[dash["title"]] = spent
-        report.samples[dash["title"]] = touched
+        _run_dashboard(state, dash)
     for text, where, quiet_when_empty in rule_expressions(rules):
         report.rules += 1
-        _judge_rule(prom.query(text, end), where, text, report, must_answer=scenario is None and not quiet_when_empty)
+        _judge_rule(prom.query(text, window.end), where, text, report, must_answer=scenario is None and not quiet_when_empty)
     report.slowest.sort(reverse=True)
     return report
+
+
+@dataclass
+class _Run:
+    """What every query of one run shares."""
+
+    report: Report
+    prom: object
+    window: Window
+    catalog: Catalog
+    scenario: object
+    fallbacks: set[str]
+    stats: bool
+    expect: dict
+
+    @property
+    def start(self) -> int:
+        return self.window.end - DEFAULT_RANGE
+
+
+@dataclass
+class _Board:
+    """One dashboard as a person opens it: its variables, the selections of each, the default selection."""
+
+    json: dict
+    variables: dict
+    picks: dict
+    defaults: dict
+
+
+def _run_dashboard(state: _Run, dash: dict) -> None:
+    report = state.report
+    options = variable_options(dash, state.prom, state.window, report)
+    variables = {var["name"]: var for var in dash["templating"]["list"]}
+    picks = {name: selections(var, options.get(name, [])) for name, var in variables.items()}
+    for name, var in variables.items():
+        if var["type"] == "query" and not options.get(name) and not _empty_ok_for_variable(var, state.scenario, state.catalog, state.fallbacks):
+            report.findings.append(Finding(f"{dash['title']} › variable ${name}", var["query"], "matches nothing (no values)"))
+    board = _Board(dash, variables, picks, {name: choices[0][1] for name, choices in picks.items()})
+    spent, touched = 0.0, 0
+    for panel, collapsed in panels_with_state(dash):
+        kind = panel.get("datasource", {}).get("type")
+        if kind in ("loki", "tempo"):
+            _check_filters(dash, panel, variables, picks, board.defaults, kind, report)
+            language = "LogQL" if kind == "loki" else "TraceQL/service map"
+            report.not_run[language] = report.not_run.get(language, 0) + len(panel.get("targets", []))
+            continue
+        for target in panel.get("targets", []):
+            elapsed, samples = _run_target(state, board, panel, target, collapsed)
+            spent += elapsed
+            touched += samples
+    report.query_ms[dash["title"]] = spent
+    report.samples[dash["title"]] = touched
+
+
+def _run_target(state: _Run, board: _Board, panel: dict, target: dict, collapsed: bool) -> tuple[float, int]:
+    """One Prometheus target at the default selection, judged; then at the other selections of its
+    variables. Returns (time, samples) a refresh spends on it: none in a collapsed row, which is queried
+    only when someone opens it."""
+    report, dash = state.report, board.json
+    report.targets += 1
+    where = f"{dash['title']} › {panel['title']} [{target['refId']}]"
+    macros = grafana_intervals(DEFAULT_RANGE, state.window.step, panel.get("maxDataPoints"))
+    step = macros.pop("step")
+    # a query's own expectation, else the panel's, else what the scenario implies
+    declared = state.expect.get(dash.get("uid"), {}).get(panel.get("id"), {})
+    own = dict(declared.get("*", {}), **declared.get(target["refId"], {}))
+    wanted = _expectation(own, state.scenario, target, state.catalog, board.defaults.get("job"), state.fallbacks)
+    expr, missing = interpolate(target["expr"], dict(board.defaults, **macros), "prometheus")
+    if missing:
+        report.findings.append(Finding(where, target["expr"], f"undefined variable(s): {', '.join(missing)}"))
+        return 0.0, 0
+    report.findings += [Finding(where, expr, message) for message in promql.check_expr(expr, state.catalog)[0]]
+    began = time.perf_counter()
+    answer = _query(state.prom, expr, target, state.start, state.window.end, step, state.stats)
+    elapsed = _server_ms(answer) if state.stats else (time.perf_counter() - began) * 1000
+    spent = (0.0, 0) if collapsed else (elapsed, _samples(answer))
+    if not collapsed:
+        report.slowest.append((elapsed, where, expr))
+    _judge(answer, panel, where, expr, report, wanted, state.window.end)
+    _remember(report, dash, panel, answer, state.window.end)
+    if isinstance(wanted, dict):
+        return spent  # empty by declaration: other selections cannot make it show data either
+    for name, _fmt, _text in promql.variable_references(target["expr"]):
+        for label, value in board.picks.get(name, [])[1:]:
+            report.selections += 1
+            varied, _ = interpolate(target["expr"], dict(board.defaults, **macros, **{name: value}), "prometheus")
+            answer = _query(state.prom, varied, target, state.start, state.window.end, step, False)
+            _judge(answer, panel, f"{where} with ${name} = {label}", varied, report, "data", state.window.end)
+    return spent
 
 
 def _remember(report: Report, dash: dict, panel: dict, answer: dict, end: int) -> None:
@@ -248,7 +289,7 @@ def _query(prom, expr: str, target: dict, start: int, end: int, step: int, stats
     return prom.query_range(expr, start, end, step, stats=stats)
 
 
-def _expectation(declared: dict, scenario, target: dict, catalog: dict, job: str | None, fallbacks: set[str]):
+def _expectation(declared: dict, scenario, target: dict, catalog: Catalog, job: str | None, fallbacks: set[str]):
     """'data', 'zero' or {'empty': reason} for one query in this scenario: as declared in values, else what
     the scenario itself implies (a target gone for good, metrics a fresh deployment does not export)."""
     if scenario is None:
@@ -282,13 +323,13 @@ def fallbacks_of(rules) -> set[str]:
     return found
 
 
-def available(name: str, scenario, catalog: dict, fallbacks: set[str]) -> bool:
+def available(name: str, scenario, catalog: Catalog, fallbacks: set[str]) -> bool:
     metric = catalog.get(name)
     if metric is None:
         return True
-    if not metric.get("recorded"):
+    if not metric.recorded:
         return scenario.exported(name, metric)
-    sources = [available(raw, scenario, catalog, fallbacks) for raw in metric.get("from", [])]
+    sources = [available(raw, scenario, catalog, fallbacks) for raw in metric.sources]
     return any(sources) if name in fallbacks else all(sources)
 
 
@@ -296,7 +337,7 @@ def _is_instant(panel: dict) -> bool:
     return bool(panel.get("targets")) and all(t.get("instant") for t in panel["targets"])
 
 
-def _empty_ok_for_variable(var: dict, scenario, catalog: dict, fallbacks: set[str]) -> bool:
+def _empty_ok_for_variable(var: dict, scenario, catalog: Catalog, fallbacks: set[str]) -> bool:
     """A variable over a metric the scenario does not export has no values, rightly."""
     match = promql.LABEL_VALUES.match(var["query"])
     if scenario is None or not match:
@@ -321,16 +362,6 @@ def _check_filters(dash: dict, panel: dict, variables: dict, picks: dict, defaul
                 problem = matcher_problems(selector, chosen) if selector.startswith("{") and "=~" in selector else None
                 if problem:
                     report.findings.append(Finding(f"{dash['title']} › {panel['title']} [{target.get('refId', 'A')}] with ${name} = {label}", expanded, problem))
-
-
-def panels_with_state(dash: dict):
-    """(panel, in a collapsed row) for every panel that is not a row."""
-    for panel in dash["panels"]:
-        if panel.get("type") == "row":
-            for child in panel.get("panels", []):
-                yield child, bool(panel.get("collapsed"))
-        else:
-            yield panel, False
 
 
 def rule_expressions(rules) -> list[tuple[str, str, bool]]:

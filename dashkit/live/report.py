@@ -8,9 +8,8 @@ from pathlib import Path
 import promql_parser as pp
 
 from .. import promql
-from ..assemble import panels_of
 from ..check import variable_values
-from ..lint import selectors
+from ..panels import panels_of
 from ..pipeline import Build
 
 LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -18,12 +17,12 @@ LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 def coverage(build: Build) -> dict:
     """Catalog metrics on no panel, panels per metric, and catalog labels no query ever uses."""
-    raw = {k: v for k, v in build.catalog.items() if not v.get("recorded")}
+    raw = {k: v for k, v in build.catalog.items() if not v.recorded}
     queried: dict[str, set[str]] = {name: set() for name in raw}
     exprs = []
     for dash in build.dashboards:
         values = variable_values(dash)
-        for panel in panels_of(dash):
+        for panel in panels_of(dash.json):
             if panel.get("datasource", {}).get("type") != "prometheus":
                 continue
             for target in panel.get("targets", []):
@@ -38,16 +37,16 @@ def coverage(build: Build) -> dict:
         else:
             extra = set(LEGEND_LABEL.findall(legend))
         try:
-            ast = pp.parse(expr)
+            ast = promql.parse(expr)
         except ValueError:
             continue
         grouping = extra | _grouping_labels(ast)
-        for sel in selectors(ast):
+        for sel in promql.selectors(ast):
             base = promql.resolve_series(sel.name or "", build.catalog)[0]
-            for name in build.catalog.get(base, {}).get("from", [base]) if base else []:
+            for name in build.catalog[base].sources if base else []:
                 if name in queried:
                     queried[name] |= {m.name for m in sel.matchers.matchers} | grouping
-    never = {name: sorted(set(metric.get("labels", {})) - queried[name]) for name, metric in raw.items()}
+    never = {name: sorted(set(metric.labels) - queried[name]) for name, metric in raw.items()}
     return {
         "unused": sorted(name for name in raw if name not in build.usage),
         "panels": {name: len(build.usage.get(name, [])) for name in sorted(raw)},
@@ -56,19 +55,8 @@ def coverage(build: Build) -> dict:
 
 
 def _grouping_labels(node) -> set[str]:
-    found = set()
-    if isinstance(node, pp.AggregateExpr):
-        if node.modifier is not None:
-            found |= set(node.modifier.labels)
-        found |= _grouping_labels(node.expr)
-    elif isinstance(node, pp.BinaryExpr):
-        found |= _grouping_labels(node.lhs) | _grouping_labels(node.rhs)
-    elif isinstance(node, pp.Call):
-        for arg in node.args:
-            found |= _grouping_labels(arg)
-    elif getattr(node, "expr", None) is not None:
-        found |= _grouping_labels(node.expr)
-    return found
+    """The labels every by/without of an expression names."""
+    return {label for n in promql.walk(node) if isinstance(n, pp.AggregateExpr) and n.modifier is not None for label in n.modifier.labels}
 
 
 def write_reports(folder: Path, results: list, cover: dict, wall: float) -> str:
@@ -81,38 +69,7 @@ def write_reports(folder: Path, results: list, cover: dict, wall: float) -> str:
         lines.append(f"| {scenario.name} | {report.targets} | {report.selections} | {report.rules} | {firing} | "
                      f"{len(report.expected_empty)} | {len(report.findings)} |")
     for scenario, report, timings, counts in results:
-        total = report.targets + report.variables + report.rules + report.selections
-        lines += [
-            "",
-            f"## Scenario `{scenario.name}`",
-            "",
-            scenario.description,
-            "",
-            f"Synthetic data: {counts['series']:,} series, {counts['samples']:,} samples. Generate {timings.generate:.1f} s, "
-            f"promtool backfill {timings.backfill:.1f} s, recording rules {timings.rules:.1f} s, queries and alerts {timings.queries:.1f} s.",
-            "",
-            f"- panel targets run: {report.targets} ({report.zeros} had to show 0 and did)",
-            f"- variable queries run: {report.variables}; extra runs with a variable at All, two values or one value: {report.selections}",
-            f"- rule expressions run: {report.rules}",
-            f"- checks passed: {total - len(report.findings)} of {total}",
-            f"- not run (no server on this machine): {', '.join(f'{n} {k}' for k, n in sorted(report.not_run.items())) or 'none'}",
-            "",
-            "### Alerts",
-            "",
-            f"Expected to fire: {', '.join(f'{a} ({s}, {sev})' for a, s, sev in scenario.alerts) or 'nothing'}.",
-            "",
-            "| alert | service | severity | Prometheus rule | Grafana rule |",
-            "| --- | --- | --- | --- | --- |",
-            *[f"| {a.alert} | {a.service} | {a.severity} | {a.prometheus} | {a.grafana} |" for a in report.alerts],
-            "",
-            "### Panels empty by declaration",
-            "",
-            *([f"- {line}" for line in sorted(set(report.expected_empty))] or ["none"]),
-            "",
-            "### Findings",
-            "",
-            *([f"- {f.where}: {f.message}" + (f" — `{f.expr}`" if f.expr else "") for f in report.findings] or ["none"]),
-        ]
+        lines += _scenario_section(scenario, report, timings, counts)
     lines += [
         "",
         "## Coverage",
@@ -126,3 +83,38 @@ def write_reports(folder: Path, results: list, cover: dict, wall: float) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "live-check.md").write_text(text, encoding="utf-8")
     return text
+
+
+def _scenario_section(scenario, report, timings, counts) -> list[str]:
+    total = report.targets + report.variables + report.rules + report.selections
+    return [
+        "",
+        f"## Scenario `{scenario.name}`",
+        "",
+        scenario.description,
+        "",
+        f"Synthetic data: {counts['series']:,} series, {counts['samples']:,} samples. Generate {timings.generate:.1f} s, "
+        f"promtool backfill {timings.backfill:.1f} s, recording rules {timings.rules:.1f} s, queries and alerts {timings.queries:.1f} s.",
+        "",
+        f"- panel targets run: {report.targets} ({report.zeros} had to show 0 and did)",
+        f"- variable queries run: {report.variables}; extra runs with a variable at All, two values or one value: {report.selections}",
+        f"- rule expressions run: {report.rules}",
+        f"- checks passed: {total - len(report.findings)} of {total}",
+        f"- not run (no server on this machine): {', '.join(f'{n} {k}' for k, n in sorted(report.not_run.items())) or 'none'}",
+        "",
+        "### Alerts",
+        "",
+        f"Expected to fire: {', '.join(f'{a} ({s}, {sev})' for a, s, sev in scenario.alerts) or 'nothing'}.",
+        "",
+        "| alert | service | severity | Prometheus rule | Grafana rule |",
+        "| --- | --- | --- | --- | --- |",
+        *[f"| {a.alert} | {a.service} | {a.severity} | {a.prometheus} | {a.grafana} |" for a in report.alerts],
+        "",
+        "### Panels empty by declaration",
+        "",
+        *([f"- {line}" for line in sorted(set(report.expected_empty))] or ["none"]),
+        "",
+        "### Findings",
+        "",
+        *([f"- {f.where}: {f.message}" + (f" — `{f.expr}`" if f.expr else "") for f in report.findings] or ["none"]),
+    ]

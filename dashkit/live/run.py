@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..load import did_you_mean
 from ..pipeline import Build
 from ..problems import Problem
+from ..suggest import did_you_mean
 from . import alerts, check, synth
 from .prometheus import Prometheus, backfill_openmetrics, backfill_rules
 
@@ -50,7 +50,7 @@ def scenario_problems(build: Build) -> list[Problem]:
     """What values/scenarios.yaml names must exist: its services (or `platform`) and catalog metrics."""
     problems = []
     services = set(build.services) | {"platform"}
-    raw = {name for name, metric in build.catalog.items() if not metric.get("recorded")}
+    raw = {name for name, metric in build.catalog.items() if not metric.recorded}
     for name, scenario in build.scenarios.items():
         here = build.scenarios_src.child("scenarios", name)
         for i, event in enumerate(scenario.get("events", [])):
@@ -62,7 +62,7 @@ def scenario_problems(build: Build) -> list[Problem]:
             if metric not in raw:
                 problems.append(Problem(here.at("absent_metrics", i), f"unknown metric '{metric}'{did_you_mean(metric, raw)}"))
         for metric in scenario.get("gauges", {}):
-            if metric not in raw or build.catalog[metric]["type"] != "gauge":
+            if metric not in raw or build.catalog[metric].type != "gauge":
                 problems.append(Problem(here.at("gauges", metric), f"'{metric}' is not a gauge of the catalog{did_you_mean(metric, raw)}"))
         if scenario.get("like") and scenario["like"] not in build.scenarios:
             problems.append(Problem(here.at("like"), f"unknown scenario '{scenario['like']}'{did_you_mean(scenario['like'], build.scenarios)}"))
@@ -85,7 +85,7 @@ def prepare(build: Build, workdir: Path, preset: str = "default", scenario: synt
     shutil.rmtree(tsdb, ignore_errors=True)
     began = time.perf_counter()
     source = workdir / "data.om"
-    raw_catalog = {k: v for k, v in build.catalog.items() if not v.get("recorded")}
+    raw_catalog = {k: v for k, v in build.catalog.items() if not v.recorded}
     with open(source, "w", encoding="utf-8") as out:
         counts = synth.generate(raw_catalog, build.services, out, preset, scenario=scenario)
     timings.generate = time.perf_counter() - began

@@ -14,10 +14,13 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from ..specs import Catalog, MetricSpec, Synthetic
+
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf)
 ERROR_VALUES = {"error", "timeout", "5xx", "4xx", "invalid_request", "internal_error", "method_not_found", "failed", "failure"}
 PLATFORM_JOB = "chaos-controller"
 MAX_PRODUCT = 40  # label combinations per metric and job before we cycle instead of taking every product
+NO_HINTS = Synthetic()  # the catalog's defaults, for a scenario's gauge bounds that leave one out
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,8 @@ PRESETS = {
 }
 
 
-def jobs_for(metric: dict, services: dict[str, int]) -> list[tuple[str, int]]:
-    owner = metric["service"]
+def jobs_for(metric: MetricSpec, services: dict[str, int]) -> list[tuple[str, int]]:
+    owner = metric.service
     if owner == "all":
         return sorted(services.items())
     if owner == "platform":
@@ -62,8 +65,8 @@ def jobs_for(metric: dict, services: dict[str, int]) -> list[tuple[str, int]]:
     return [(owner, services[owner])]
 
 
-def label_sets(metric: dict, scale: int, max_product: int = MAX_PRODUCT) -> list[dict]:
-    labels = {k: [str(v) for v in vs] for k, vs in sorted(metric.get("labels", {}).items())}
+def label_sets(metric: MetricSpec, scale: int, max_product: int = MAX_PRODUCT) -> list[dict]:
+    labels = {k: [str(v) for v in vs] for k, vs in sorted(metric.labels.items())}
     if scale:
         labels = {k: vs + [f"{vs[0]}-{i}" for i in range(scale)] for k, vs in labels.items()}
     if not labels:
@@ -114,10 +117,10 @@ class Scenario:
             tuple(sorted((a["alert"], a["service"], a["severity"]) for a in doc.get("alerts", []))), doc.get("like"),
         )
 
-    def exported(self, name: str, metric: dict) -> bool:
+    def exported(self, name: str, metric: MetricSpec) -> bool:
         if name in self.absent_metrics:
             return False
-        return not (self.only_standard and metric["service"] != "all")
+        return not (self.only_standard and metric.service != "all")
 
 
 # The friendly dataset of the cost report: every series exists, error series burst once, one restart.
@@ -151,16 +154,16 @@ class Shape:
     born: bool = False  # created mid-window by its first increment: a client exports it from 1, never from 0
 
 
-def shape_for(scenario: Scenario, name: str, metric: dict, job: str, labels: dict, n: int, step: int,
+def shape_for(scenario: Scenario, name: str, metric: MetricSpec, job: str, labels: dict, n: int, step: int,
               restart_job: str, burst_start: int) -> Shape | None:
     """None when the series does not exist at all in this scenario."""
     shape = Shape(0, n)
     if scenario.restarts and job == restart_job:
         shape.restart = n // 3
     error = _is_error(labels)
-    if scenario.bursts and (metric.get("synthetic", {}).get("burst") or error):
+    if scenario.bursts and (metric.synthetic.burst or error):
         shape.burst_start = burst_start
-    if metric["type"] == "gauge":
+    if metric.type == "gauge":
         shape.bounds = dict(scenario.gauges).get(name)
     created_by_event = None
     for event in scenario.events:
@@ -188,7 +191,7 @@ def shape_for(scenario: Scenario, name: str, metric: dict, job: str, labels: dic
     return shape if shape.first < shape.last else None
 
 
-def generate(catalog: dict, services: dict[str, int], out, preset: str = "default", seed: int = 7,
+def generate(catalog: Catalog, services: dict[str, int], out, preset: str = "default", seed: int = 7,
              scenario: Scenario = BUSY) -> dict:
     """Write OpenMetrics for every catalog metric to the text stream `out`, as the scenario has it. Returns counts."""
     rng = random.Random(seed)
@@ -200,7 +203,7 @@ def generate(catalog: dict, services: dict[str, int], out, preset: str = "defaul
     series = samples = 0
     for name in sorted(catalog):
         metric = catalog[name]
-        hint = metric.get("synthetic", {})
+        hint = metric.synthetic
         for job, port in jobs_for(metric, services):
             for inst in range(spec.instances):
                 instance = f"{job}:{port}" if spec.instances == 1 else f"{job}-{inst}:{port}"
@@ -212,9 +215,9 @@ def generate(catalog: dict, services: dict[str, int], out, preset: str = "defaul
                     shape = shape_for(scenario, name, metric, job, labels, n, window.step, restart_job, burst_start)
                     if shape is None:
                         continue
-                    if metric["type"] == "gauge":
+                    if metric.type == "gauge":
                         lines = _gauge(name, labels, hint, times, phase, shape)
-                    elif metric["type"] == "counter":
+                    elif metric.type == "counter":
                         lines = _counter(name, labels, hint, times, phase, shape, window.step)
                     else:
                         lines = _histogram(name, labels, hint, times, phase, shape, window.step)
@@ -240,9 +243,9 @@ def _latest(changes: list, i: int):
     return found
 
 
-def _gauge(name, labels, hint, times, phase, shape: Shape):
-    bounds = shape.bounds or hint
-    low, high = bounds.get("min", 0.0), bounds.get("max", 100.0)
+def _gauge(name, labels, hint: Synthetic, times, phase, shape: Shape):
+    # a scenario's bounds replace the catalog's (a bound it leaves out is the default, not the catalog's)
+    low, high = (shape.bounds.get("min", NO_HINTS.min), shape.bounds.get("max", NO_HINTS.max)) if shape.bounds else (hint.min, hint.max)
     head = _labels_text(name, labels)
     n = len(times)
     parts = []
@@ -268,8 +271,8 @@ def _rate_at(i, n, phase, base, shape: Shape):
     return rate
 
 
-def _counter(name, labels, hint, times, phase, shape: Shape, step):
-    base = hint.get("rate", 1.0)
+def _counter(name, labels, hint: Synthetic, times, phase, shape: Shape, step):
+    base = hint.rate
     if _is_error(labels):
         base *= 0.02
     head = _labels_text(name, labels)
@@ -286,8 +289,8 @@ def _counter(name, labels, hint, times, phase, shape: Shape, step):
     yield "".join(parts)
 
 
-def _histogram(name, labels, hint, times, phase, shape: Shape, step):
-    base, median = hint.get("rate", 1.0), hint.get("median", 0.1)
+def _histogram(name, labels, hint: Synthetic, times, phase, shape: Shape, step):
+    base, median = hint.rate, hint.median
     n = len(times)
     counts = [0] * len(BUCKETS)
     total = 0.0
