@@ -25,7 +25,12 @@ ROOT = Path(__file__).resolve().parent
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="project folder holding values/ and templates/")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: ROOT/out); replaced only if empty, missing or written by this build")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: ROOT/out); replaced only if empty, missing or written by this build",
+    )
     parser.add_argument("--check", action="store_true", help="run every check, write nothing")
     args = parser.parse_args(argv)
     out = args.out or args.root / "out"
@@ -48,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     except WriteFailed as failed:
         print("\n".join(failed.lines), file=sys.stderr)
         return 1
-    verb = "checked" if args.check else f"wrote {len(result.dashboards)} dashboards and {len(result.files) - len(result.dashboards)} rule and provisioning files to {shown(out)}"
+    verb = (
+        "checked"
+        if args.check
+        else f"wrote {len(result.dashboards)} dashboards and {len(result.files) - len(result.dashboards)} rule and provisioning files to {shown(out)}"
+    )
     panels = sum(sum(1 + len(p.get("panels", [])) for p in d.json["panels"]) for d in result.dashboards)
     say(f"{verb} ({panels} panels)")
     return 0
@@ -70,7 +79,10 @@ def last_resort(error: BaseException) -> int:
         where = error.filename if error.filename is not None else "build.py"
         print(f"{where}: {error.strerror or error}", file=sys.stderr)
     else:
-        print(f"build.py: internal error: {type(error).__name__}: {error} (DASHKIT_TRACEBACK=1 python build.py shows where)", file=sys.stderr)
+        print(
+            f"build.py: internal error: {type(error).__name__}: {error} (DASHKIT_TRACEBACK=1 python build.py shows where)",
+            file=sys.stderr,
+        )
     return 1
 
 

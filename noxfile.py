@@ -18,6 +18,9 @@ nox.options.reuse_venv = "yes"
 BUILD_REQS = ("-r", "requirements.txt")
 TEST_REQS = ("-r", "requirements-test.txt")
 WORKFLOW_REQS = ("-r", "requirements-workflow.txt")  # actionlint, check-jsonschema
+# The project itself, editable: what imports `dashkit` from outside the project folder (pytest, tools/*.py) finds
+# this checkout's. `python build.py` needs no install (its folder is on sys.path), so the build session skips it.
+PROJECT = ("-e", ".")
 
 
 def install(session: nox.Session, *args: str) -> None:
@@ -38,7 +41,7 @@ def build(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: snapshots, Grafana conformance, corpus, promtool, live Prometheus, grammars, hardening."""
-    install(session, *TEST_REQS)
+    install(session, *TEST_REQS, *PROJECT)
     prometheus(session, required=False)
     if shutil.which("npm"):
         grammars(session)
@@ -48,7 +51,13 @@ def tests(session: nox.Session) -> None:
 NEWER_PYTHONS = ("3.15", "3.14", "3.13", "3.12")  # newest first; 3.11 (Debian 12's 3.11.2) is the oldest supported
 # The fast part of the suite: all but the tests whose minutes go to Prometheus computing answers (the same
 # whatever Python built the rules); `nox -s tests` runs those.
-COMPAT_PYTEST = ("-m", "not workflow", "--ignore=tests/test_live.py", "--ignore=tests/test_live_scenarios.py", "--ignore=tests/test_rules_promtool.py")
+COMPAT_PYTEST = (
+    "-m",
+    "not workflow",
+    "--ignore=tests/test_live.py",
+    "--ignore=tests/test_live_scenarios.py",
+    "--ignore=tests/test_rules_promtool.py",
+)
 
 
 @nox.session(venv_backend="none")
@@ -61,8 +70,12 @@ def compat(session: nox.Session) -> None:
     found = newest_python()
     if found is None:
         newer = [v for v in NEWER_PYTHONS if tuple(map(int, v.split("."))) > sys.version_info[:2]]
-        session.skip(f"no CPython newer than {running} (nox's own) on this machine: looked for python{', python'.join(newer)} on PATH, "
-                     "in pyenv's versions and with `uv python find`" if newer else f"nox runs on Python {running}: none newer to look for")
+        session.skip(
+            f"no CPython newer than {running} (nox's own) on this machine: looked for python{', python'.join(newer)} on PATH, "
+            "in pyenv's versions and with `uv python find`"
+            if newer
+            else f"nox runs on Python {running}: none newer to look for"
+        )
     version, interpreter = found
     venv = session.env_dir
     python = venv / "bin" / "python"
@@ -73,11 +86,17 @@ def compat(session: nox.Session) -> None:
             session.run(uv, "venv", "--quiet", "--python", interpreter, str(venv), external=True)
         else:
             session.run(interpreter, "-m", "venv", str(venv), external=True)
-    env = {"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "UV_COMPILE_BYTECODE": "1"}
+    env = {
+        "VIRTUAL_ENV": str(venv),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "UV_COMPILE_BYTECODE": "1",
+    }
     if uv := uv_binary():
-        session.run(uv, "pip", "install", "--quiet", "--python", str(python), *TEST_REQS, env=env, external=True)
+        session.run(
+            uv, "pip", "install", "--quiet", "--python", str(python), *TEST_REQS, *PROJECT, env=env, external=True
+        )
     else:
-        session.run(str(python), "-m", "pip", "install", "--quiet", *TEST_REQS, env=env, external=True)
+        session.run(str(python), "-m", "pip", "install", "--quiet", *TEST_REQS, *PROJECT, env=env, external=True)
     session.run(str(python), "-m", "compileall", "-q", "dashkit", env=env, silent=True, external=True)
     if shutil.which("npm"):
         grammars(session)
@@ -94,7 +113,9 @@ def newest_python() -> tuple[str, str] | None:
             return None
         for candidate in python_candidates(version):
             facts = python_facts(candidate)
-            if facts and facts[0] == "cpython" and facts[1] == version and not facts[3]:  # free-threaded builds lack wheels
+            if (
+                facts and facts[0] == "cpython" and facts[1] == version and not facts[3]
+            ):  # free-threaded builds lack wheels
                 return version, candidate
     return None
 
@@ -108,11 +129,17 @@ def python_candidates(version: str):
     if pyenv := shutil.which("pyenv"):
         roots.append(subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30).stdout.strip())
     for root in dict.fromkeys(r for r in roots if r):
-        releases = [d for d in Path(root, "versions").glob(f"{version}.*") if re.fullmatch(rf"{re.escape(version)}\.\d+", d.name)]
+        releases = [
+            d
+            for d in Path(root, "versions").glob(f"{version}.*")
+            if re.fullmatch(rf"{re.escape(version)}\.\d+", d.name)
+        ]
         for release in sorted(releases, key=lambda d: int(d.name.rsplit(".", 1)[1]), reverse=True):
             yield str(release / "bin" / f"python{version}")
     if uv := uv_binary():
-        found = subprocess.run([uv, "python", "find", "--no-project", f"cpython@{version}"], capture_output=True, text=True, timeout=60)
+        found = subprocess.run(
+            [uv, "python", "find", "--no-project", f"cpython@{version}"], capture_output=True, text=True, timeout=60
+        )
         if found.returncode == 0 and found.stdout.strip():
             yield found.stdout.strip()
 
@@ -141,17 +168,21 @@ def uv_binary() -> str | None:
 @nox.session
 def snapshots(session: nox.Session) -> None:
     """Accept the current dashboards and layout previews as the new snapshots (review the diff before committing)."""
-    install(session, *TEST_REQS)
-    session.run("pytest", "tests/test_snapshots.py", "tests/test_diff_and_preview.py", "--snapshot-update", *session.posargs)
+    install(session, *TEST_REQS, *PROJECT)
+    session.run(
+        "pytest", "tests/test_snapshots.py", "tests/test_diff_and_preview.py", "--snapshot-update", *session.posargs
+    )
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint: ruff, the build's checks without writing, the GitHub workflow (actionlint, its schema), Grafana's grammars.
+    """Lint: ruff (check, format --check), the build's checks without writing, the GitHub workflow (actionlint, its
+    schema), Grafana's grammars. .pre-commit-config.yaml runs the same.
 
     The workflow schema is the one vendored in check-jsonschema (offline); LogQL/TraceQL grammars from npm, pinned."""
-    install(session, "ruff==0.17.6", *BUILD_REQS, *WORKFLOW_REQS)
+    install(session, "ruff==0.17.6", *BUILD_REQS, *WORKFLOW_REQS, *PROJECT)
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
     workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.y*ml"))
     session.run("actionlint", *workflows)
     session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
@@ -166,12 +197,22 @@ def prometheus(session: nox.Session, required: bool = True) -> None:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
         session.run("apt-get", "update", "-qq", external=True)
-        session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus", external=True,
-                    env={"DEBIAN_FRONTEND": "noninteractive"})
+        session.run(
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "prometheus",
+            external=True,
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+        )
     elif required:
         session.error("prometheus is not installed: apt-get install -y --no-install-recommends prometheus")
     else:
-        session.warn("prometheus/promtool not installed: the rule and live tests will be skipped (apt-get install prometheus)")
+        session.warn(
+            "prometheus/promtool not installed: the rule and live tests will be skipped (apt-get install prometheus)"
+        )
 
 
 def grammars(session: nox.Session) -> None:
@@ -182,32 +223,44 @@ def grammars(session: nox.Session) -> None:
 @nox.session
 def fuzz(session: nox.Session) -> None:
     """Property test: 10,000 generated values documents with hostile text (override: FUZZ_EXAMPLES=N)."""
-    install(session, *TEST_REQS)
-    session.run("pytest", "tests/test_fuzz.py", "--hypothesis-show-statistics", "-q",
-                env={"FUZZ_EXAMPLES": os.environ.get("FUZZ_EXAMPLES", "10000")})
+    install(session, *TEST_REQS, *PROJECT)
+    session.run(
+        "pytest",
+        "tests/test_fuzz.py",
+        "--hypothesis-show-statistics",
+        "-q",
+        env={"FUZZ_EXAMPLES": os.environ.get("FUZZ_EXAMPLES", "10000")},
+    )
 
 
 @nox.session
 def hardening(session: nox.Session) -> None:
     """100 builds killed with SIGKILL and 100 with SIGINT at random points, 100 trials of two or three builds at
     once, 100 rebuilds in fresh processes, refused outputs, full disk, the bad-input corpus (`-- -s`: figures)."""
-    install(session, *TEST_REQS)
-    session.run("pytest", "tests/test_hardening.py", "tests/test_bad_inputs.py", "tests/test_corpus.py", "-q", *session.posargs,
-                env={"KILL_TRIALS": os.environ.get("KILL_TRIALS", "100"), "REBUILDS": os.environ.get("REBUILDS", "100")})
+    install(session, *TEST_REQS, *PROJECT)
+    session.run(
+        "pytest",
+        "tests/test_hardening.py",
+        "tests/test_bad_inputs.py",
+        "tests/test_corpus.py",
+        "-q",
+        *session.posargs,
+        env={"KILL_TRIALS": os.environ.get("KILL_TRIALS", "100"), "REBUILDS": os.environ.get("REBUILDS", "100")},
+    )
 
 
 @nox.session
 def diff(session: nox.Session) -> None:
     """What changed against BASE (default: merge base with main), panel by panel: nox -s diff -- [BASE] [--check].
     Report: build/reports/diff.md; before/after layouts under build/preview/diff/."""
-    install(session, *BUILD_REQS)
+    install(session, *BUILD_REQS, *PROJECT)
     session.run("python", "tools/diff.py", *session.posargs)
 
 
 @nox.session
 def preview(session: nox.Session) -> None:
     """A picture of every dashboard's layout under build/preview/ (SVG; PNG where rsvg-convert exists); never in out/."""
-    install(session, *BUILD_REQS)
+    install(session, *BUILD_REQS, *PROJECT)
     session.run("python", "tools/preview.py", *session.posargs)
 
 
@@ -216,7 +269,7 @@ def live(session: nox.Session) -> None:
     """Every panel, variable selection and alert against a real Prometheus, per scenario of values/scenarios.yaml
     (healthy, incident, backlog, minimal); `-- --scenario NAME` runs one. Installs Debian's prometheus if missing."""
     prometheus(session)
-    install(session, *BUILD_REQS)
+    install(session, *BUILD_REQS, *PROJECT)
     session.run("python", "tools/live_check.py", *session.posargs)
 
 
@@ -224,7 +277,7 @@ def live(session: nox.Session) -> None:
 def cost(session: nox.Session) -> None:
     """Query cost of one refresh per dashboard on ~100,000 series (large preset; about 3 minutes, 6 GB of disk)."""
     prometheus(session)
-    install(session, *BUILD_REQS)
+    install(session, *BUILD_REQS, *PROJECT)
     session.run("python", "tools/cost_report.py", *session.posargs)
 
 

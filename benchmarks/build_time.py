@@ -22,8 +22,10 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run([sys.executable, "build.py", "--check"], cwd=ROOT, check=True, capture_output=True)
         times.append(time.perf_counter() - start)
-    print(f"python build.py --check, whole process, {runs} runs: median {statistics.median(times):.3f} s, "
-          f"min {min(times):.3f} s, max {max(times):.3f} s")
+    print(
+        f"python build.py --check, whole process, {runs} runs: median {statistics.median(times):.3f} s, "
+        f"min {min(times):.3f} s, max {max(times):.3f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ def make_fleet(dest: Path, n: int) -> int:
         text = source.read_text(encoding="utf-8")
         name = f"{source.stem}-{i:04d}"
         text = text.replace(f"service: {source.stem}\n", f"service: {name}\n", 1)
-        text = "\n".join(f"port: {20000 + i}" if line.startswith("port: ") else line for line in text.splitlines()) + "\n"
+        text = (
+            "\n".join(f"port: {20000 + i}" if line.startswith("port: ") else line for line in text.splitlines()) + "\n"
+        )
         (dest / "values" / "services" / f"{name}.yaml").write_text(text, encoding="utf-8")
     return len(list((dest / "values" / "services").glob("*.yaml")))
 
@@ -38,7 +40,9 @@ def make_fleet(dest: Path, n: int) -> int:
 def measure(project: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS (bytes) of one whole `python build.py` process."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "build.py"], cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "build.py"], cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -62,7 +66,10 @@ def main() -> None:
             files = [p for p in out.rglob("*") if p.is_file()]
             size = sum(p.stat().st_size for p in files)
             panels = sum(p.read_text().count('"gridPos"') for p in files if p.suffix == ".json")
-            print(f"| {services} | {panels} | {wall:.2f} | {peak / 2**20:.0f} | {size / 2**20:.1f} | {len(files)} |", flush=True)
+            print(
+                f"| {services} | {panels} | {wall:.2f} | {peak / 2**20:.0f} | {size / 2**20:.1f} | {len(files)} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,9 @@ class Assembled:
         return self.variable_src[name].at("metric") if name in self.variable_src else self.src.at("variables")
 
 
-def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dict[int, dict], dict[int, dict], list[Problem]]:
+def lay_out(
+    dash: RenderedDashboard,
+) -> tuple[list[dict], dict[int, Source], dict[int, dict], dict[int, dict], list[Problem]]:
     panels: list[dict] = []
     sources: dict[int, Source] = {}
     exceptions: dict[int, dict] = {}
@@ -57,13 +59,24 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dic
         row_json["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": y}
         _claim(row_json["id"], row.src.at("title"), sources, row.src, problems, "row", titles, row_json["title"])
         header_y = y
-        positions, y = flow([(p.width, p.height) for p in row.panels], y + 1, fixed=[p.height_fixed for p in row.panels])
+        positions, y = flow(
+            [(p.width, p.height) for p in row.panels], y + 1, fixed=[p.height_fixed for p in row.panels]
+        )
         children = []
         for rendered, pos in zip(row.panels, positions, strict=True):
             body = dict(rendered.json)
             body["id"] = stable_id(row_json["title"], body.get("title", ""))
             body["gridPos"] = pos
-            if _claim(body["id"], rendered.src.at("title"), sources, rendered.src, problems, "panel", titles, body.get("title", "")):
+            if _claim(
+                body["id"],
+                rendered.src.at("title"),
+                sources,
+                rendered.src,
+                problems,
+                "panel",
+                titles,
+                body.get("title", ""),
+            ):
                 children.append(body)
                 if rendered.lint_exceptions:
                     exceptions[body["id"]] = rendered.lint_exceptions
@@ -80,15 +93,22 @@ def lay_out(dash: RenderedDashboard) -> tuple[list[dict], dict[int, Source], dic
     return panels, sources, exceptions, expect, problems
 
 
-def _claim(panel_id: int, where, sources: dict, src: Source, problems: list[Problem], what: str, titles: dict, title: str) -> bool:
+def _claim(
+    panel_id: int, where, sources: dict, src: Source, problems: list[Problem], what: str, titles: dict, title: str
+) -> bool:
     """Ids come from titles, so two rows (or two panels of a row) with one title would share an id."""
     if panel_id in sources:
         other = sources[panel_id].at("title")
         mine, theirs = title, titles.get(panel_id)
         if theirs is not None and mine != theirs:
             # Two different titles whose hashes meet: say so, rather than claim they are the same title.
-            problems.append(Problem(where, f"title {mine!r} gets panel id {panel_id}, the id of {theirs!r} ({other.file}:{other.line}) "
-                                           "(ids are a hash of row and title): change either title slightly"))
+            problems.append(
+                Problem(
+                    where,
+                    f"title {mine!r} gets panel id {panel_id}, the id of {theirs!r} ({other.file}:{other.line}) "
+                    "(ids are a hash of row and title): change either title slightly",
+                )
+            )
             return False
         scope = "another row of this dashboard" if what == "row" else "another panel in this row"
         problems.append(Problem(where, f"{scope} has the same title ({other.file}:{other.line}); titles must differ"))
@@ -98,7 +118,9 @@ def _claim(panel_id: int, where, sources: dict, src: Source, problems: list[Prob
     return True
 
 
-def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templates | None = None) -> tuple[list[Assembled], list[Problem]]:
+def assemble(
+    rendered: list[RenderedDashboard], defaults: dict, templates: Templates | None = None
+) -> tuple[list[Assembled], list[Problem]]:
     templates = templates or Templates()
     prefix = defaults["uid_prefix"]
     tree = out_tree(defaults)
@@ -132,7 +154,19 @@ def assemble(rendered: list[RenderedDashboard], defaults: dict, templates: Templ
             continue
         body["panels"] = panels  # the frame never sees panels: they are laid out already, and large
         variable_src = {v.name: v.src for v in spec.variables}
-        out.append(Assembled(tree.dashboard(spec.kind, spec.slug), body, spec.src, sources, variable_src, exceptions, expect, spec.kind, spec.job))
+        out.append(
+            Assembled(
+                tree.dashboard(spec.kind, spec.slug),
+                body,
+                spec.src,
+                sources,
+                variable_src,
+                exceptions,
+                expect,
+                spec.kind,
+                spec.job,
+            )
+        )
     return out, problems
 
 

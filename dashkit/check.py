@@ -65,7 +65,9 @@ def _schema(dash: Assembled) -> list[Problem]:
                 panel = panel["panels"][rest[1]]
                 rest = rest[2:]
             src = dash.panel_source(panel)
-        problems.append(Problem(src.at(), f"generated {dash.path}: {'.'.join(map(str, rest)) or 'panel'}: {err.message}"))
+        problems.append(
+            Problem(src.at(), f"generated {dash.path}: {'.'.join(map(str, rest)) or 'panel'}: {err.message}")
+        )
     return problems
 
 
@@ -78,10 +80,20 @@ def _grid(dash: Assembled) -> list[Problem]:
             if not pos:
                 continue
             if pos["x"] + pos["w"] > 24:
-                problems.append(Problem(dash.panel_source(panel).at("width"), f"panel is {pos['w']} wide at x={pos['x']}: past the 24-column grid"))
+                problems.append(
+                    Problem(
+                        dash.panel_source(panel).at("width"),
+                        f"panel is {pos['w']} wide at x={pos['x']}: past the 24-column grid",
+                    )
+                )
             for other in placed:
                 if overlaps(pos, other["gridPos"]):
-                    problems.append(Problem(dash.panel_source(panel).at(), f"panel '{panel.get('title')}' overlaps panel '{other.get('title')}'"))
+                    problems.append(
+                        Problem(
+                            dash.panel_source(panel).at(),
+                            f"panel '{panel.get('title')}' overlaps panel '{other.get('title')}'",
+                        )
+                    )
             placed.append(panel)
     return problems
 
@@ -130,7 +142,9 @@ def _static_values(dash: Assembled) -> dict[str, str]:
     return values
 
 
-def _target(dash: Assembled, panel: dict, target: dict, values: dict, catalog: Catalog, usage: dict, memo: dict) -> list[str]:
+def _target(
+    dash: Assembled, panel: dict, target: dict, values: dict, catalog: Catalog, usage: dict, memo: dict
+) -> list[str]:
     """One Prometheus query: variables defined, PromQL against the catalog, exemplars, lint; its metrics
     noted in usage. Returns what is wrong with it."""
     written = target.get("expr", "")
@@ -143,10 +157,16 @@ def _target(dash: Assembled, panel: dict, target: dict, values: dict, catalog: C
     found, used, findings = memo[(written, expr)]
     problems = list(found)
     if not found and target.get("exemplar") and not _reads_raw_buckets(expr):
-        problems.append("exemplar: true on a query without raw _bucket series: recorded series keep no exemplars, so none would show")
+        problems.append(
+            "exemplar: true on a query without raw _bucket series: recorded series keep no exemplars, so none would show"
+        )
     if not found:
         excused = dash.panel_exceptions.get(panel.get("id"), {})
-        problems += [f"lint {rule}: {message} (excuse it under lint_exceptions with a reason)" for rule, message in findings if rule not in excused]
+        problems += [
+            f"lint {rule}: {message} (excuse it under lint_exceptions with a reason)"
+            for rule, message in findings
+            if rule not in excused
+        ]
     entry = f"{dash.json['title']} › {panel['title']}"
     for name in used:
         shown = usage.setdefault(name, [])
@@ -204,8 +224,13 @@ def _unformatted_multi_values(dash: Assembled, panel: dict, multi: set[str]) -> 
         where = dash.target_where(panel, i)
         for name, fmt, written in promql.variable_references(target.get(key) or ""):
             if name in multi and fmt is None:
-                problems.append(Problem(where, f"multi-value variable {written} has no format in a {language} query, where Grafana may expand "
-                                               f"several values as {{a,b}} (no regex matches that): write ${{{name}:regex}} or ${{{name}:pipe}}"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"multi-value variable {written} has no format in a {language} query, where Grafana may expand "
+                        f"several values as {{a,b}} (no regex matches that): write ${{{name}:regex}} or ${{{name}:pipe}}",
+                    )
+                )
     return problems
 
 
@@ -243,4 +268,8 @@ def through_recording_rules(usage: dict[str, list[str]], catalog: Catalog) -> di
 
 def unused_metrics(catalog: Catalog, src: Source, usage: dict[str, list[str]]) -> list[Problem]:
     """The catalog and the panels must agree: a catalog metric on no panel is a leftover or a missing panel."""
-    return [Problem(src.at("metrics", name), f"metric '{name}' is in the catalog but on no panel") for name in catalog if name not in usage]
+    return [
+        Problem(src.at("metrics", name), f"metric '{name}' is in the catalog but on no panel")
+        for name in catalog
+        if name not in usage
+    ]

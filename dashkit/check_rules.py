@@ -16,7 +16,9 @@ from .problems import Problem
 from .rules import Rules
 from .specs import Catalog
 
-PROMTOOL_RULE_ERROR = re.compile(r'group "(?P<group>[^"]+)", rule \d+, "(?P<rule>[^"]+)":(?: annotation "(?P<annotation>[^"]+)":)?(?P<message>.*)$')
+PROMTOOL_RULE_ERROR = re.compile(
+    r'group "(?P<group>[^"]+)", rule \d+, "(?P<rule>[^"]+)":(?: annotation "(?P<annotation>[^"]+)":)?(?P<message>.*)$'
+)
 CAMEL_CASE = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*$")
 QUERY_GROUP = "dashkit-dashboard-queries"
 QUERY_FILE = "queries/dashkit-dashboard-queries.rules.yaml"  # a temporary file only, never written to out/
@@ -39,11 +41,18 @@ def check_rules(rules: Rules | None, catalog: Catalog) -> list[Problem]:
         key = (rule.group, spec.name)
         if key in seen and seen[key] is not spec:
             other = seen[key].src.at("alert")
-            problems.append(Problem(spec.src.at("alert"), f"duplicate alert name '{spec.name}' in group {rule.group} (also {other.file}:{other.line})"))
+            problems.append(
+                Problem(
+                    spec.src.at("alert"),
+                    f"duplicate alert name '{spec.name}' in group {rule.group} (also {other.file}:{other.line})",
+                )
+            )
         seen.setdefault(key, spec)
         sizes[rule.group] = sizes.get(rule.group, 0) + 1
         if sizes[rule.group] == MAX_GROUP + 1:
-            problems.append(Problem(spec.src.at("alert"), f"group {rule.group} has more than {MAX_GROUP} alerts; split it"))
+            problems.append(
+                Problem(spec.src.at("alert"), f"group {rule.group} has more than {MAX_GROUP} alerts; split it")
+            )
         if id(spec) not in linted:
             linted.add(id(spec))
             problems += lint_alert(spec)
@@ -54,13 +63,27 @@ def lint_alert(spec) -> list[Problem]:
     problems = []
     # fullmatch: match() with a pattern ending in $ lets a name ending in a newline through
     if not CAMEL_CASE.fullmatch(spec.name) or len(spec.name) > MAX_NAME:
-        problems.append(Problem(spec.src.at("alert"), f"alert name {spec.name!r} must be CamelCase and at most {MAX_NAME} characters"))
+        problems.append(
+            Problem(
+                spec.src.at("alert"), f"alert name {spec.name!r} must be CamelCase and at most {MAX_NAME} characters"
+            )
+        )
     if spec.severity not in SEVERITIES:
         problems.append(Problem(spec.src.at("threshold"), f"severity '{spec.severity}' must be critical or warning"))
     if "{{" in spec.summary or not spec.summary[:1].isupper() or not spec.summary.endswith("."):
-        problems.append(Problem(spec.src.at("summary"), "summary must be one plain sentence (capital first, full stop last, no {{ templating }})"))
+        problems.append(
+            Problem(
+                spec.src.at("summary"),
+                "summary must be one plain sentence (capital first, full stop last, no {{ templating }})",
+            )
+        )
     if "{{" not in spec.description:
-        problems.append(Problem(spec.src.at("description"), "description must use templating ({{ $labels.job }}, {{ $value }}) to say what fired"))
+        problems.append(
+            Problem(
+                spec.src.at("description"),
+                "description must use templating ({{ $labels.job }}, {{ $value }}) to say what fired",
+            )
+        )
     return problems
 
 
@@ -79,7 +102,9 @@ class Promtool:
         self.queries = {f"query_{i}": wheres for i, wheres in enumerate((queries or {}).values(), 1)}
         if queries:
             rules = [{"record": name, "expr": expr} for name, expr in zip(self.queries, queries, strict=True)]
-            files = dict(files, **{QUERY_FILE: json.dumps({"groups": [{"name": QUERY_GROUP, "rules": rules}]}, indent=1) + "\n"})
+            files = dict(
+                files, **{QUERY_FILE: json.dumps({"groups": [{"name": QUERY_GROUP, "rules": rules}]}, indent=1) + "\n"}
+            )
         if self.binary is None or not files:
             return
         digest = hashlib.sha256(self.binary.encode() + str(os.stat(self.binary).st_mtime_ns).encode())
@@ -97,7 +122,9 @@ class Promtool:
             paths.append(str(path))
         import subprocess  # only when promtool runs: a build whose files passed before never starts it
 
-        self.proc = subprocess.Popen([self.binary, "check", "rules", *paths], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [self.binary, "check", "rules", *paths], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
 
     def problems(self, rules: Rules | None, fallback) -> list[Problem]:
         """Wait for promtool; each failure it names becomes a problem at the alert's line in values (found by
@@ -115,14 +142,19 @@ class Promtool:
             found = PROMTOOL_RULE_ERROR.search(line)
             if found and found["group"] == QUERY_GROUP and found["rule"] in self.queries:
                 message = found["message"].strip().removeprefix("could not parse expression: ")
-                problems += [Problem(where, f"Prometheus rejects this query (promtool): {message}") for where in self.queries[found["rule"]]]
+                problems += [
+                    Problem(where, f"Prometheus rejects this query (promtool): {message}")
+                    for where in self.queries[found["rule"]]
+                ]
                 continue
             if found and (found["group"], found["rule"]) in specs:
                 spec = specs[(found["group"], found["rule"])]
                 key = found["annotation"] or "expr"
                 problems.append(Problem(spec.src.at(key), f"promtool: {found['message'].strip()}"))
         if not problems:
-            text = " ".join(line.strip() for line in output.splitlines() if line.strip() and not line.startswith("Checking"))
+            text = " ".join(
+                line.strip() for line in output.splitlines() if line.strip() and not line.startswith("Checking")
+            )
             problems.append(Problem(fallback, f"promtool check rules failed: {text.replace(self.dir.name + '/', '')}"))
         return problems
 

@@ -60,11 +60,15 @@ def diff_dashboards(old: dict, new: dict) -> list[str]:
         if same:
             lines += _panel_changes(old_key[1], removed.pop(old_key), added.pop(same[0]), moved=False)
     renamed = _renames(removed, added)
-    for (old_key, new_key) in renamed:
-        lines.append(f"- panel **{old_key[1]}** renamed to **{new_key[1]}**" + (f" (row *{new_key[0]}*)" if new_key[0] else ""))
+    for old_key, new_key in renamed:
+        lines.append(
+            f"- panel **{old_key[1]}** renamed to **{new_key[1]}**" + (f" (row *{new_key[0]}*)" if new_key[0] else "")
+        )
         lines += _panel_changes(new_key[1], removed.pop(old_key), added.pop(new_key), moved=False)
     for key, panel in sorted(added.items(), key=lambda kv: kv[1]["_order"]):
-        lines.append(f"- panel **{key[1]}** added to row *{key[0] or '(top)'}* ({panel.get('type')}, {panel.get('fieldConfig', {}).get('defaults', {}).get('unit', 'no unit')})")
+        lines.append(
+            f"- panel **{key[1]}** added to row *{key[0] or '(top)'}* ({panel.get('type')}, {panel.get('fieldConfig', {}).get('defaults', {}).get('unit', 'no unit')})"
+        )
     for key, _panel in sorted(removed.items(), key=lambda kv: kv[1]["_order"]):
         lines.append(f"- panel **{key[1]}** removed from row *{key[0] or '(top)'}*")
     common_before = [k for k in sorted(before, key=lambda k: before[k]["_order"]) if k in after]
@@ -84,7 +88,9 @@ def _renames(removed: dict, added: dict) -> list[tuple]:
     for old_key, old in sorted(removed.items()):
         signature = (old.get("type"), tuple(_query(t) for t in old.get("targets", [])))
         for new_key, new in sorted(added.items()):
-            if (new.get("type"), tuple(_query(t) for t in new.get("targets", []))) == signature and new_key not in [p[1] for p in pairs]:
+            if (new.get("type"), tuple(_query(t) for t in new.get("targets", []))) == signature and new_key not in [
+                p[1] for p in pairs
+            ]:
                 pairs.append((old_key, new_key))
                 break
     return pairs
@@ -110,7 +116,13 @@ def _panel_changes(title: str, old: dict, new: dict, moved: bool) -> list[str]:
             lines.append(f"- panel **{title}**: query {ref} removed: `{_query(a)}`")
         else:
             if _query(a) != _query(b):
-                lines += [f"- panel **{title}**: query {ref} changed", "  ```diff", f"  - {_query(a)}", f"  + {_query(b)}", "  ```"]
+                lines += [
+                    f"- panel **{title}**: query {ref} changed",
+                    "  ```diff",
+                    f"  - {_query(a)}",
+                    f"  + {_query(b)}",
+                    "  ```",
+                ]
             if a.get("legendFormat") != b.get("legendFormat"):
                 lines.append(f"- panel **{title}**: legend {ref} `{a.get('legendFormat')}` → `{b.get('legendFormat')}`")
     return lines
@@ -119,7 +131,11 @@ def _panel_changes(title: str, old: dict, new: dict, moved: bool) -> list[str]:
 def _variable_changes(old: dict, new: dict) -> list[str]:
     before = {v["name"]: v for v in old.get("templating", {}).get("list", [])}
     after = {v["name"]: v for v in new.get("templating", {}).get("list", [])}
-    lines = [f"- variable **${n}** added ({after[n]['type']}: `{after[n].get('query', '')}`)" for n in after if n not in before]
+    lines = [
+        f"- variable **${n}** added ({after[n]['type']}: `{after[n].get('query', '')}`)"
+        for n in after
+        if n not in before
+    ]
     lines += [f"- variable **${n}** removed" for n in before if n not in after]
     for name in after:
         if name in before:
@@ -131,6 +147,7 @@ def _variable_changes(old: dict, new: dict) -> list[str]:
 
 def diff_rules(old_text: str | None, new_text: str | None) -> list[str]:
     """Alert and recording rule changes between two Prometheus rule files."""
+
     def index(text):
         out = {}
         for group in (yaml.safe_load(text) or {}).get("groups", []) if text else []:
@@ -146,7 +163,9 @@ def diff_rules(old_text: str | None, new_text: str | None) -> list[str]:
         if key in before and before[key] != after[key]:
             for field in sorted(set(before[key]) | set(after[key])):
                 if before[key].get(field) != after[key].get(field):
-                    lines.append(f"- rule **{key[1]}** ({key[0]}): {field} `{_short(before[key].get(field))}` → `{_short(after[key].get(field))}`")
+                    lines.append(
+                        f"- rule **{key[1]}** ({key[0]}): {field} `{_short(before[key].get(field))}` → `{_short(after[key].get(field))}`"
+                    )
     return lines
 
 
@@ -157,7 +176,9 @@ def _short(value) -> str:
 
 def layout_changed(old: dict, new: dict) -> bool:
     def boxes(d):
-        return sorted((k, p.get("gridPos", {}).get("w"), p.get("gridPos", {}).get("h")) for k, p in panels_by_identity(d).items())
+        return sorted(
+            (k, p.get("gridPos", {}).get("w"), p.get("gridPos", {}).get("h")) for k, p in panels_by_identity(d).items()
+        )
 
     def order(d):
         return [k for k, _ in sorted(panels_by_identity(d).items(), key=lambda kv: kv[1]["_order"])]
@@ -165,7 +186,9 @@ def layout_changed(old: dict, new: dict) -> bool:
     return boxes(old) != boxes(new) or order(old) != order(new)
 
 
-def diff_trees(old: dict[str, str], new: dict[str, str], preview_links: dict[str, tuple[str, str]] | None = None) -> tuple[str, int]:
+def diff_trees(
+    old: dict[str, str], new: dict[str, str], preview_links: dict[str, tuple[str, str]] | None = None
+) -> tuple[str, int]:
     """Markdown report for two trees (path -> text). Returns (report, number of changes)."""
     sections, count = [], 0
     paths = sorted(p for p in set(old) | set(new) if p.endswith(".json"))

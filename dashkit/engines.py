@@ -87,7 +87,11 @@ class Templates:
         evaluation, not one each. If that evaluation fails, each template's jobs are tried together, and a
         template that still fails renders job by job, so an error names the job that caused it."""
         keys = [(path, orjson.dumps(data, option=orjson.OPT_SORT_KEYS)) for path, data in jobs]
-        pending = {key: tuple(data) for key, (path, data) in zip(keys, jobs, strict=True) if path.name.endswith(".jsonnet") and key not in self._memo}
+        pending = {
+            key: tuple(data)
+            for key, (path, data) in zip(keys, jobs, strict=True)
+            if path.name.endswith(".jsonnet") and key not in self._memo
+        }
         if len(pending) > 1:
             self._memo.update(self._evaluate_together(pending))
         results, failed = [], {}
@@ -108,7 +112,9 @@ class Templates:
         for (path, data), names in jobs.items():
             index = calls.setdefault((path, names), len(calls))
             items.append(b"[%d,%s]" % (index, data))
-        lambdas = ",\n".join(f"function(a) {_import(self.dir, path)}({', '.join(f'{n}=a.{n}' for n in names)})" for path, names in calls)
+        lambdas = ",\n".join(
+            f"function(a) {_import(self.dir, path)}({', '.join(f'{n}=a.{n}' for n in names)})" for path, names in calls
+        )
         wrapper = f"local calls = [\n{lambdas}\n];\nfunction(items) [calls[i[0]](i[1]) for i in std.parseJson(items)]\n"
         try:
             return dict(zip(jobs, self._evaluate(wrapper, items=b"[" + b",".join(items) + b"]"), strict=True))
@@ -118,7 +124,9 @@ class Templates:
             groups: dict[tuple, dict] = {}
             for (path, data), names in jobs.items():
                 groups.setdefault((path, names), {})[path, data] = names
-            return {k: v for group in groups.values() if len(group) > 1 for k, v in self._evaluate_together(group).items()}
+            return {
+                k: v for group in groups.values() if len(group) > 1 for k, v in self._evaluate_together(group).items()
+            }
 
     def _evaluate(self, wrapper: str, **arguments: bytes) -> object:
         """A wrapper snippet given JSON texts as string arguments, which it reads with std.parseJson: Go's
@@ -127,7 +135,9 @@ class Templates:
         import _gojsonnet
 
         texts = {name: value.decode("utf-8") for name, value in arguments.items()}
-        return orjson.loads(_gojsonnet.evaluate_snippet(str(self.dir / "<batch>"), wrapper, tla_vars=texts, jpathdir=[str(self.dir)]))
+        return orjson.loads(
+            _gojsonnet.evaluate_snippet(str(self.dir / "<batch>"), wrapper, tla_vars=texts, jpathdir=[str(self.dir)])
+        )
 
     def render_many(self, path: Path, key: str, items: list, **shared) -> list:
         """render_file(path, key=item, **shared) for every item; a Jsonnet template is evaluated once for
@@ -136,10 +146,14 @@ class Templates:
         if not path.name.endswith(".jsonnet") or len(items) < 2:
             return [self.render_file(path, **{key: item}, **shared) for item in items]
         arguments = ", ".join([f"{key}=item"] + [f"{name}=s.{name}" for name in sorted(shared)])
-        wrapper = (f"local template = {_import(self.dir, path)};\n"
-                   f"function(items, shared) local s = std.parseJson(shared); [template({arguments}) for item in std.parseJson(items)]\n")
+        wrapper = (
+            f"local template = {_import(self.dir, path)};\n"
+            f"function(items, shared) local s = std.parseJson(shared); [template({arguments}) for item in std.parseJson(items)]\n"
+        )
         try:
-            return self._evaluate(wrapper, items=orjson.dumps(items), shared=orjson.dumps(shared, option=orjson.OPT_SORT_KEYS))
+            return self._evaluate(
+                wrapper, items=orjson.dumps(items), shared=orjson.dumps(shared, option=orjson.OPT_SORT_KEYS)
+            )
         except RuntimeError:
             return [self.render_file(path, **{key: item}, **shared) for item in items]
 

@@ -49,11 +49,22 @@ def grammar_problems(root: Path) -> list[Problem]:
                 where[key] = (dash.target_where(panel, i), language, expr)
     if not queries:
         return []
-    run = subprocess.run(["node", str(TOOL / "check.mjs")], input=json.dumps(queries), capture_output=True, text=True, check=True, timeout=60)
+    run = subprocess.run(
+        ["node", str(TOOL / "check.mjs")],
+        input=json.dumps(queries),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     problems = []
     for item in json.loads(run.stdout):
         if item["errors"]:
             at, language, expr = where[item["id"]]
             offset = item["errors"][0]
-            problems.append(Problem(at, f"invalid {'LogQL' if language == 'logql' else 'TraceQL'} at character {offset + 1}: {expr}"))
+            problems.append(
+                Problem(
+                    at, f"invalid {'LogQL' if language == 'logql' else 'TraceQL'} at character {offset + 1}: {expr}"
+                )
+            )
     return problems

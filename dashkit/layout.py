@@ -7,7 +7,9 @@ import zlib
 GRID_COLUMNS = 24
 
 
-def flow(sizes: list[tuple[int, int]], top: int, columns: int = GRID_COLUMNS, fixed: list[bool] | None = None) -> tuple[list[dict], int]:
+def flow(
+    sizes: list[tuple[int, int]], top: int, columns: int = GRID_COLUMNS, fixed: list[bool] | None = None
+) -> tuple[list[dict], int]:
     """Place panels left to right, wrapping to a new line when the next one does not fit.
 
     sizes: (width, height) per panel; fixed: whether each height was asked for. A panel whose height was
@@ -45,7 +47,9 @@ def stable_id(*parts: str) -> int:
 
 
 def overlaps(a: dict, b: dict) -> bool:
-    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    return (
+        a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    )
 
 
 def dashboard_uid(prefix: str, slug: str) -> str:

@@ -25,9 +25,18 @@ RULES = {
 }
 # A counter of a subset of events: it has no series until the first such event (client libraries create a
 # labelled child on first use), so `errors / total` is empty, not 0, while all is well.
-SUBSET_NAME = re.compile(r"(?:^|[_:])(errors?|failures?|failed|hits|misses|rejected|rejections|timeouts?|dropped)(?=[_:]|$)")
+SUBSET_NAME = re.compile(
+    r"(?:^|[_:])(errors?|failures?|failed|hits|misses|rejected|rejections|timeouts?|dropped)(?=[_:]|$)"
+)
 IGNORED_LABELS = {"__name__", "job", "instance"}
-NOUNS = {"error": "errors", "failure": "failures", "failed": "failures", "rejected": "rejections", "timeout": "timeouts", "dropped": "drops"}
+NOUNS = {
+    "error": "errors",
+    "failure": "failures",
+    "failed": "failures",
+    "rejected": "rejections",
+    "timeout": "timeouts",
+    "dropped": "drops",
+}
 RATE_RANGE = re.compile(r"\b(i?rate)\s*\(")
 ALLOWED_RANGES = {"$__rate_interval", "$interval", "${interval}", "${__rate_interval}"}
 
@@ -35,13 +44,20 @@ ALLOWED_RANGES = {"$__rate_interval", "$interval", "${interval}", "${__rate_inte
 def lint_target(written: str, substituted_ast) -> list[tuple[str, str]]:
     """(rule, message) for each finding on one target. `written` is the expression as in values."""
     findings = []
-    missing = sorted({s.name or "{…}" for s in selectors(substituted_ast) if not any(m.name == "job" for m in s.matchers.matchers)})
+    missing = sorted(
+        {s.name or "{…}" for s in selectors(substituted_ast) if not any(m.name == "job" for m in s.matchers.matchers)}
+    )
     if missing:
         findings.append(("target-job-matcher", f"no job matcher on {', '.join(missing)}"))
     for match in RATE_RANGE.finditer(written):
         window = _range_after(written, match.end())
         if window is not None and window not in ALLOWED_RANGES:
-            findings.append(("target-rate-interval", f"{match.group(1)}() over [{window}]: use [$__rate_interval] (time series) or [$interval] (stat)"))
+            findings.append(
+                (
+                    "target-rate-interval",
+                    f"{match.group(1)}() over [{window}]: use [$__rate_interval] (time series) or [$interval] (stat)",
+                )
+            )
     findings += [("ratio-zero-guard", message) for message in unguarded_ratios(substituted_ast)]
     return findings
 
@@ -95,7 +111,10 @@ def _labelless(node) -> bool:
 
 def _is_zero(node) -> bool:
     if isinstance(node, pp.BinaryExpr) and str(node.op) == "*":
-        return any(isinstance(_unwrap(side), pp.NumberLiteral) and float(_unwrap(side).val) == 0 for side in (node.lhs, node.rhs))
+        return any(
+            isinstance(_unwrap(side), pp.NumberLiteral) and float(_unwrap(side).val) == 0
+            for side in (node.lhs, node.rhs)
+        )
     if isinstance(node, pp.Call) and node.func.name == "vector":
         arg = _unwrap(node.args[0])
         return isinstance(arg, pp.NumberLiteral) and float(arg.val) == 0

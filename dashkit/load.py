@@ -59,7 +59,9 @@ def load(root: Path) -> tuple[Values | None, list[Problem]]:
     if not usable(docs, refused):
         return None, problems + refused
     scenarios = (docs.scenarios or {}).get("scenarios", {})
-    return Values(docs.defaults, catalog, docs.catalog_src, dashboards, rules, docs.defaults_src, scenarios, docs.scenarios_src), problems
+    return Values(
+        docs.defaults, catalog, docs.catalog_src, dashboards, rules, docs.defaults_src, scenarios, docs.scenarios_src
+    ), problems
 
 
 def usable(docs: Documents, refused: list[Problem]) -> bool:
@@ -95,11 +97,24 @@ def refused_templates(root: Path) -> list[Problem]:
 
 def read_documents(root: Path) -> tuple[Documents, list[Problem]]:
     problems: list[Problem] = []
-    read = {kind: _read(root, f"values/{name}.yaml", kind, problems)
-            for kind, name in (("defaults", "defaults"), ("metrics", "metrics"), ("standard", "standard"), ("overview", "overview"), ("rules", "rules"))}
-    scenarios = (_read(root, "values/scenarios.yaml", "scenarios", problems)
-                 if os.path.lexists(root / "values" / "scenarios.yaml") else (None, None))
-    return Documents(*read["defaults"], *read["metrics"], *read["standard"], *read["overview"], *read["rules"], *scenarios), problems
+    read = {
+        kind: _read(root, f"values/{name}.yaml", kind, problems)
+        for kind, name in (
+            ("defaults", "defaults"),
+            ("metrics", "metrics"),
+            ("standard", "standard"),
+            ("overview", "overview"),
+            ("rules", "rules"),
+        )
+    }
+    scenarios = (
+        _read(root, "values/scenarios.yaml", "scenarios", problems)
+        if os.path.lexists(root / "values" / "scenarios.yaml")
+        else (None, None)
+    )
+    return Documents(
+        *read["defaults"], *read["metrics"], *read["standard"], *read["overview"], *read["rules"], *scenarios
+    ), problems
 
 
 def _read(root: Path, rel: str, kind: str, problems: list[Problem]):
@@ -168,7 +183,12 @@ class Context(NamedTuple):
         own, changed, problems = dict(self.presets), set(), []
         for name, levels in overrides.items():
             if name not in self.presets:
-                problems.append(Problem(src.at("thresholds", name), f"unknown threshold preset '{name}'{did_you_mean(name, self.presets)}"))
+                problems.append(
+                    Problem(
+                        src.at("thresholds", name),
+                        f"unknown threshold preset '{name}'{did_you_mean(name, self.presets)}",
+                    )
+                )
                 continue
             own[name] = self.presets[name]._replace(**levels)
             if {**self.written[name], **levels} != self.written[name]:
@@ -185,7 +205,9 @@ def defaults_context(docs: Documents) -> tuple[Context, list[Problem]]:
         if levels_problem(levels):
             problems.append(Problem(docs.defaults_src.at("thresholds", name), levels_problem(levels)))
         presets[name] = Levels(levels.get("warning"), levels.get("critical"), levels.get("direction", "above"), name)
-    return Context(presets, defaults.get("panel_sizes", {}), defaults["panel_size"], defaults.get("thresholds", {})), problems
+    return Context(
+        presets, defaults.get("panel_sizes", {}), defaults["panel_size"], defaults.get("thresholds", {})
+    ), problems
 
 
 def levels_problem(levels: dict) -> str | None:
@@ -220,7 +242,9 @@ def _panel(panel: dict, src: Source, context: Context) -> tuple[PanelSpec | None
     problems = _mapping_problems(panel.get("mappings") or [], src)
     presets = context.presets
     if isinstance(written, str) and presets is not None and written not in presets:
-        return None, problems + [Problem(src.at("thresholds"), f"unknown threshold preset '{written}'{did_you_mean(written, presets)}")]
+        return None, problems + [
+            Problem(src.at("thresholds"), f"unknown threshold preset '{written}'{did_you_mean(written, presets)}")
+        ]
     if isinstance(written, dict):
         levels = Levels(written.get("warning"), written.get("critical"), written.get("direction", "above"))
     else:
@@ -287,9 +311,13 @@ def _mapping_problems(mappings: list, src: Source) -> list[Problem]:
     for k, mapping in enumerate(mappings):
         key = str(mapping["value"])
         if key in seen:
-            problems.append(Problem(src.at("mappings", k, "value"),
-                                    f"value {quote(mapping['value'])} is already mapped by mappings[{seen[key]}] "
-                                    f"(Grafana compares values as text): map each value once"))
+            problems.append(
+                Problem(
+                    src.at("mappings", k, "value"),
+                    f"value {quote(mapping['value'])} is already mapped by mappings[{seen[key]}] "
+                    f"(Grafana compares values as text): map each value once",
+                )
+            )
         seen.setdefault(key, k)
     return problems
 
@@ -310,11 +338,18 @@ def variable_problems(own: list, shared: list, src: Source, shared_src: Source |
     for k, var in enumerate(own):
         name, where = var["name"], src.at(k, "name")
         if name in BUILT_IN_VARIABLES or name.startswith("__"):
-            problems.append(Problem(where, f"variable '{name}' repeats a built-in variable (every dashboard defines "
-                                           f"{', '.join(BUILT_IN_VARIABLES)}; Grafana's own start with __): pick another name"))
+            problems.append(
+                Problem(
+                    where,
+                    f"variable '{name}' repeats a built-in variable (every dashboard defines "
+                    f"{', '.join(BUILT_IN_VARIABLES)}; Grafana's own start with __): pick another name",
+                )
+            )
         elif name in first:
             other = first[name]
-            problems.append(Problem(where, f"variable '{name}' is already defined ({other.file}:{other.line}): pick another name"))
+            problems.append(
+                Problem(where, f"variable '{name}' is already defined ({other.file}:{other.line}): pick another name")
+            )
         first.setdefault(name, where)
     return problems
 
@@ -344,7 +379,9 @@ def _alerts(alerts: list, src: Source, presets: dict[str, Levels] | None) -> tup
         a_src = src.child(i)
         preset, level = alert["threshold"].split(".")
         if preset not in presets:
-            problems.append(Problem(a_src.at("threshold"), f"unknown threshold preset '{preset}'{did_you_mean(preset, presets)}"))
+            problems.append(
+                Problem(a_src.at("threshold"), f"unknown threshold preset '{preset}'{did_you_mean(preset, presets)}")
+            )
             continue
         levels = presets[preset]
         if getattr(levels, level) is None:
@@ -377,7 +414,9 @@ def rules_spec(docs: Documents, context: Context) -> tuple[RulesSpec | None, lis
         return None, []
     alerts, problems = _alerts(doc["alerts"], src.child("alerts"), context.presets)
     platform, found = _alerts(doc["platform_alerts"], src.child("platform_alerts"), context.presets)
-    recording = [RecordingSpec(r["record"], r["expr"], src.child("recording", i)) for i, r in enumerate(doc["recording"])]
+    recording = [
+        RecordingSpec(r["record"], r["expr"], src.child("recording", i)) for i, r in enumerate(doc["recording"])
+    ]
     return RulesSpec(doc["interval"], doc["runbook_base_url"], recording, alerts, platform, src), problems + found
 
 
@@ -405,7 +444,9 @@ def shared_parts(docs: Documents, context: Context) -> tuple[Shared, list[Proble
     return shared, problems + found + found2
 
 
-def service_dashboards(root: Path, docs: Documents, context: Context, shared: Shared) -> tuple[tuple[list[DashboardSpec], dict], list[Problem]]:
+def service_dashboards(
+    root: Path, docs: Documents, context: Context, shared: Shared
+) -> tuple[tuple[list[DashboardSpec], dict], list[Problem]]:
     """((service dashboards by name, service -> its context where its file overrides levels), problems)."""
     services: dict[str, DashboardSpec] = {}
     overridden: dict[str, Context] = {}
@@ -432,19 +473,28 @@ def _service_name_problems(root: Path, rel: str, doc: dict, src: Source) -> list
     name = doc["service"]
     if name != Path(rel).stem:
         twin = root / "values" / "services" / f"{name}.yaml"
-        message = (f"duplicate service '{name}' (also in values/services/{name}.yaml)" if twin.exists()
-                   else f"service '{name}' must live in values/services/{name}.yaml")
+        message = (
+            f"duplicate service '{name}' (also in values/services/{name}.yaml)"
+            if twin.exists()
+            else f"service '{name}' must live in values/services/{name}.yaml"
+        )
         return [Problem(src.at("service"), message)]
     if name == "overview":
         return [Problem(src.at("service"), "'overview' is the platform overview's name; pick another")]
     return []
 
 
-def _service(doc: dict, src: Source, docs: Documents, context: Context, shared: Shared) -> tuple[tuple[DashboardSpec, Context], list[Problem]]:
+def _service(
+    doc: dict, src: Source, docs: Documents, context: Context, shared: Shared
+) -> tuple[tuple[DashboardSpec, Context], list[Problem]]:
     """One service's dashboard, and the context (presets) it sees."""
-    problems = variable_problems(doc.get("variables", []), shared.variables, src.child("variables"), shared.variables_src)
+    problems = variable_problems(
+        doc.get("variables", []), shared.variables, src.child("variables"), shared.variables_src
+    )
     dropped = {p.where.path for p in problems}  # left out, so they do not also fail every query that uses them
-    own_variables = [v for v in _variables(doc.get("variables", []), src.child("variables")) if v.src.at("name").path not in dropped]
+    own_variables = [
+        v for v in _variables(doc.get("variables", []), src.child("variables")) if v.src.at("name").path not in dropped
+    ]
     own, found = context.with_overrides(doc.get("thresholds", {}), src)
     problems += found
     rows, found = _rows(doc["rows"], src.child("rows"), own)
@@ -460,8 +510,20 @@ def _service(doc: dict, src: Source, docs: Documents, context: Context, shared: 
     if own is not context and docs.rules is not None:
         rule_alerts = _alerts(docs.rules["alerts"], docs.rules_src.child("alerts"), own.presets)[0]
     name = doc["service"]
-    spec = DashboardSpec("service", name, doc["title"], doc["description"], list(doc.get("tags", [])), lead + rows + trail, src,
-                         job=name, port=doc["port"], variables=shared.variable_specs + own_variables, alerts=alerts, rule_alerts=rule_alerts)
+    spec = DashboardSpec(
+        "service",
+        name,
+        doc["title"],
+        doc["description"],
+        list(doc.get("tags", [])),
+        lead + rows + trail,
+        src,
+        job=name,
+        port=doc["port"],
+        variables=shared.variable_specs + own_variables,
+        alerts=alerts,
+        rule_alerts=rule_alerts,
+    )
     return (spec, own), problems
 
 
@@ -469,19 +531,32 @@ def _port_problems(services: list[DashboardSpec]) -> list[Problem]:
     problems, ports = [], {}
     for spec in services:
         if spec.port in ports:
-            problems.append(Problem(spec.src.at("port"), f"port {spec.port} is already used by service '{ports[spec.port]}'"))
+            problems.append(
+                Problem(spec.src.at("port"), f"port {spec.port} is already used by service '{ports[spec.port]}'")
+            )
         ports.setdefault(spec.port, spec.slug)
     return problems
 
 
-def overview_dashboard(docs: Documents, context: Context, overridden: dict[str, Context]) -> tuple[list[DashboardSpec], list[Problem]]:
+def overview_dashboard(
+    docs: Documents, context: Context, overridden: dict[str, Context]
+) -> tuple[list[DashboardSpec], list[Problem]]:
     """The overview, first of the dashboards (an empty list when its file is broken)."""
     doc, src = docs.overview, docs.overview_src
     if doc is None:
         return [], []
     rows, problems = _rows(doc["rows"], src.child("rows"), context)
-    return [DashboardSpec("overview", "overview", doc["title"], doc["description"], list(doc.get("tags", [])),
-                          _per_service_levels(rows, overridden), src)], problems
+    return [
+        DashboardSpec(
+            "overview",
+            "overview",
+            doc["title"],
+            doc["description"],
+            list(doc.get("tags", [])),
+            _per_service_levels(rows, overridden),
+            src,
+        )
+    ], problems
 
 
 def _per_service_levels(rows: list[RowSpec], overridden: dict[str, Context]) -> list[RowSpec]:
@@ -492,7 +567,11 @@ def _per_service_levels(rows: list[RowSpec], overridden: dict[str, Context]) -> 
             levels = panel.thresholds
             if levels is None or levels.preset is None or not panel.series_per_job:
                 continue
-            panel.series_thresholds = {job: own.presets[levels.preset] for job, own in sorted(overridden.items()) if levels.preset in own.changed}
+            panel.series_thresholds = {
+                job: own.presets[levels.preset]
+                for job, own in sorted(overridden.items())
+                if levels.preset in own.changed
+            }
     return rows
 
 
@@ -502,13 +581,24 @@ def catalog_specs(root: Path, docs: Documents) -> tuple[Catalog, list[Problem]]:
     # Owners are the service files present, loaded cleanly or not, so one broken file is one problem.
     known_owners = {p.stem for p in (root / "values" / "services").glob("*.yaml")} | {"all", "platform"}
     problems = [
-        Problem(docs.catalog_src.at("metrics", name, "service"), f"unknown service '{metric['service']}'{did_you_mean(metric['service'], known_owners)}")
+        Problem(
+            docs.catalog_src.at("metrics", name, "service"),
+            f"unknown service '{metric['service']}'{did_you_mean(metric['service'], known_owners)}",
+        )
         for name, metric in metrics.items()
         if metric["service"] not in known_owners
     ]
     catalog = {
-        name: MetricSpec(name, metric["type"], metric["service"], metric["help"], metric.get("labels", {}), metric.get("spec", False),
-                         Synthetic(**metric.get("synthetic", {})), sources=(name,))
+        name: MetricSpec(
+            name,
+            metric["type"],
+            metric["service"],
+            metric["help"],
+            metric.get("labels", {}),
+            metric.get("spec", False),
+            Synthetic(**metric.get("synthetic", {})),
+            sources=(name,),
+        )
         for name, metric in metrics.items()
     }
     return catalog, problems
@@ -524,5 +614,8 @@ def scenario_problems(docs: Documents, dashboards: list[DashboardSpec]) -> list[
     for panel in distinct_panel_specs(dashboards):
         declared += [(panel.src, name) for name in panel.expect]
         declared += [(target.src, name) for target in panel.targets for name in target.expect]
-    return [Problem(src.at("expect", name), f"unknown scenario '{name}'{did_you_mean(name, scenarios)}")
-            for src, name in declared if name not in scenarios]
+    return [
+        Problem(src.at("expect", name), f"unknown scenario '{name}'{did_you_mean(name, scenarios)}")
+        for src, name in declared
+        if name not in scenarios
+    ]

@@ -79,8 +79,19 @@ def build(root: Path) -> Build:
         raise BuildFailed(problems)
     runbook_text = runbooks(rules.alerts) if rules else ""
     services = {d.job: d.port for d in values.dashboards if d.kind == "service"}
-    return Build({**files, **rule_files}, dashboards, metric_reference(values.catalog, usage) + "\n", runbook_text, catalog, usage, rules,
-                 services, values.scenarios, values.scenarios_src, tree)
+    return Build(
+        {**files, **rule_files},
+        dashboards,
+        metric_reference(values.catalog, usage) + "\n",
+        runbook_text,
+        catalog,
+        usage,
+        rules,
+        services,
+        values.scenarios,
+        values.scenarios_src,
+        tree,
+    )
 
 
 # --- gates: what still runs after earlier problems --------------------------------------------------
@@ -111,21 +122,30 @@ def report_unused_metrics(problems: list[Problem]) -> bool:
 
 
 # --- stages ---------------------------------------------------------------------------------------
-def rule_and_provisioning_files(values: Values, rules: Rules | None, templates: Templates, tree: OutTree) -> tuple[dict[str, str], list[Problem]]:
+def rule_and_provisioning_files(
+    values: Values, rules: Rules | None, templates: Templates, tree: OutTree
+) -> tuple[dict[str, str], list[Problem]]:
     """Everything in out/ but the dashboards, as text: the rule files of both formats and the provisioning."""
     files = {}
     if rules is not None:
         r = values.rules
-        files = {path: serialise_yaml(doc) for path, doc in prometheus_files(rules, r.interval, r.runbook_base_url, tree).items()}
+        files = {
+            path: serialise_yaml(doc)
+            for path, doc in prometheus_files(rules, r.interval, r.runbook_base_url, tree).items()
+        }
         metrics_uid = values.defaults["datasources"]["metrics"]["uid"]
-        alerting = grafana_alerting(rules, r.interval, r.runbook_base_url, metrics_uid, values.defaults["grafana"]["folder"])
+        alerting = grafana_alerting(
+            rules, r.interval, r.runbook_base_url, metrics_uid, values.defaults["grafana"]["folder"]
+        )
         files[tree.alert_rules] = serialise_yaml(alerting)
     provisioned, problems = provisioning(templates, values.defaults, values.defaults_src)
     files.update({path: serialise_yaml(doc) for path, doc in provisioned.items()})
     return files, problems
 
 
-def start_promtool(root: Path, rule_files: dict[str, str], dashboards: list[Assembled], tree: OutTree, problems: list[Problem]) -> Promtool:
+def start_promtool(
+    root: Path, rule_files: dict[str, str], dashboards: list[Assembled], tree: OutTree, problems: list[Problem]
+) -> Promtool:
     """promtool on the ruler's rule files and every dashboard query, running beside the checks."""
     if not run_promtool(problems):
         return Promtool({})
@@ -133,8 +153,9 @@ def start_promtool(root: Path, rule_files: dict[str, str], dashboards: list[Asse
     return Promtool(ruler, root / ".cache" / "promtool", queries=promtool_queries(dashboards))
 
 
-def check_everything(values: Values, dashboards: list[Assembled], rules: Rules | None, catalog: Catalog,
-                     earlier: list[Problem]) -> tuple[dict[str, list[str]], list[Problem]]:
+def check_everything(
+    values: Values, dashboards: list[Assembled], rules: Rules | None, catalog: Catalog, earlier: list[Problem]
+) -> tuple[dict[str, list[str]], list[Problem]]:
     """The check stage: dashboards, rules and the catalog. Returns (metric -> the panels that show it, problems)."""
     usage, problems = check(dashboards_to_check(dashboards, earlier), catalog)
     usage = through_recording_rules(usage, catalog)
@@ -152,7 +173,13 @@ def build_and_write(root: Path, out: Path) -> Build:
     if reason:  # before building: `--out values` must not even wait for the build to be refused
         raise WriteFailed([refused(shown(out), reason)])
     result = build(root)
-    write_output(out, result.files, {root / REFERENCE: result.reference, root / RUNBOOKS: result.runbooks}, root, label=shown(out))
+    write_output(
+        out,
+        result.files,
+        {root / REFERENCE: result.reference, root / RUNBOOKS: result.runbooks},
+        root,
+        label=shown(out),
+    )
     return result
 
 

@@ -10,8 +10,16 @@ ROW_UNIT = 30  # px per grid height unit (Grafana's cell height)
 GAP = 6
 HEADER = 48
 COLOURS = {
-    "timeseries": "#3274d9", "stat": "#37872d", "gauge": "#56a64b", "bargauge": "#8ab8ff", "table": "#8f3bb8",
-    "piechart": "#ff9830", "logs": "#c4162a", "text": "#808080", "nodeGraph": "#fa6400", "row": "#464c54",
+    "timeseries": "#3274d9",
+    "stat": "#37872d",
+    "gauge": "#56a64b",
+    "bargauge": "#8ab8ff",
+    "table": "#8f3bb8",
+    "piechart": "#ff9830",
+    "logs": "#c4162a",
+    "text": "#808080",
+    "nodeGraph": "#fa6400",
+    "row": "#464c54",
 }
 CHAR = 7.0  # approximate width of a 12 px sans-serif character
 
@@ -47,16 +55,24 @@ def render_svg(dashboard: dict) -> str:
             if panel.get("collapsed"):
                 label = f"▸ {label} (collapsed, {len(panel.get('panels', []))} panels)"
             out.append(f'<rect x="{x}" y="{y}" width="{w}" height="{ROW_UNIT - GAP}" fill="{COLOURS["row"]}" rx="2"/>')
-            out.append(f'<text x="{x + 8}" y="{y + 17}" font-size="13" font-weight="bold" fill="#ffffff">{escape(_fit(label, w - 16))}</text>')
+            out.append(
+                f'<text x="{x + 8}" y="{y + 17}" font-size="13" font-weight="bold" fill="#ffffff">{escape(_fit(label, w - 16))}</text>'
+            )
             continue
         h = pos["h"] * ROW_UNIT - GAP
         colour = COLOURS.get(panel.get("type"), "#5a5a5a")
         unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
         detail = f"{panel.get('type')}" + (f" · {unit}" if unit and unit != "none" else "")
-        out.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="#181b1f" stroke="{colour}" stroke-width="2" rx="3"/>')
+        out.append(
+            f'<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="#181b1f" stroke="{colour}" stroke-width="2" rx="3"/>'
+        )
         out.append(f'<rect x="{x}" y="{y}" width="{w}" height="4" fill="{colour}"/>')
-        out.append(f'<text x="{x + 8}" y="{y + 22}" font-size="12" fill="#ffffff">{escape(_fit(panel.get("title", ""), w - 16))}</text>')
+        out.append(
+            f'<text x="{x + 8}" y="{y + 22}" font-size="12" fill="#ffffff">{escape(_fit(panel.get("title", ""), w - 16))}</text>'
+        )
         if h > 40:
-            out.append(f'<text x="{x + 8}" y="{y + 40}" font-size="11" fill="#9fa7b3">{escape(_fit(detail, w - 16))}</text>')
+            out.append(
+                f'<text x="{x + 8}" y="{y + 40}" font-size="11" fill="#9fa7b3">{escape(_fit(detail, w - 16))}</text>'
+            )
     out.append("</svg>")
     return "\n".join(out) + "\n"

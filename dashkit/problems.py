@@ -30,7 +30,9 @@ class Problem:
 
     def __str__(self) -> str:
         w = self.where
-        message = self.message.replace("\r", "\\r").replace("\n", "\\n")  # one problem, one line, whatever text it quotes
+        message = self.message.replace("\r", "\\r").replace(
+            "\n", "\\n"
+        )  # one problem, one line, whatever text it quotes
         if w.line == 0:  # about the file itself (missing, unreadable, refused): there is no line to name
             return f"{w.file}: {message}"
         return f"{w.file}:{w.line}: {format_path(w.path)}: {message}"

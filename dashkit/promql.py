@@ -152,7 +152,7 @@ def re2_problem(pattern: str) -> str | None:
     promtool. Lookaround, backreferences, atomic groups and possessive quantifiers are not RE2 either."""
     i, in_class = 0, False
     while i < len(pattern):
-        c, rest = pattern[i], pattern[i + 1:]
+        c, rest = pattern[i], pattern[i + 1 :]
         if c == "\\":
             nxt = rest[:1]
             if nxt.isdigit() and nxt != "0" or nxt == "k":
@@ -164,7 +164,7 @@ def re2_problem(pattern: str) -> str | None:
         if in_class:
             if c == "]":
                 in_class = False
-            elif rest[:1] == c and c in "&~-" and pattern[i - 1:i] != "[":
+            elif rest[:1] == c and c in "&~-" and pattern[i - 1 : i] != "[":
                 return f"class set operation {c}{c} is not supported by Prometheus's regex engine (RE2)"
             elif c == "[" and rest[:1] != ":":
                 return "a class nested in a class is not supported by Prometheus's regex engine (RE2)"
@@ -181,9 +181,11 @@ def re2_problem(pattern: str) -> str | None:
             if group[:1] in (">", "(", "R", "|") or group[:1].isdigit():
                 return f"(?{group[:1]} is not supported by Prometheus's regex engine (RE2)"
             if group[:1] == "<":
-                return "named group (?<name>...) is not supported by Prometheus's regex engine (RE2): write (?P<name>...)"
+                return (
+                    "named group (?<name>...) is not supported by Prometheus's regex engine (RE2): write (?P<name>...)"
+                )
             flags = re.match(r"[a-zA-Z-]*", group).group(0)
-            if group[len(flags):len(flags) + 1] in (")", ":") and set(flags) - set("imsU-"):
+            if group[len(flags) : len(flags) + 1] in (")", ":") and set(flags) - set("imsU-"):
                 return f"flag (?{flags}) is not supported by Prometheus's regex engine (RE2): only i, m, s and U"
         if c in "*+?}" and rest[:1] == "+":
             return f"possessive quantifier {c}+ is not supported by Prometheus's regex engine (RE2)"
@@ -340,7 +342,9 @@ def _aggregate(node, function: str | None, catalog: Catalog, problems: list[str]
     if modifier is not None and labels is not None and "*" not in labels:
         unknown = [lbl for lbl in modifier.labels if lbl not in labels]
         for lbl in unknown:
-            problems.append(f"label '{lbl}' in by/without is not a label of the metrics aggregated{did_you_mean(lbl, labels)}")
+            problems.append(
+                f"label '{lbl}' in by/without is not a label of the metrics aggregated{did_you_mean(lbl, labels)}"
+            )
     if modifier is not None and str(modifier.type).endswith("By"):
         return set(modifier.labels) | {"*"} if labels and "*" in labels else set(modifier.labels)
     return labels
@@ -355,7 +359,9 @@ def _check_selector(vs, function, catalog, problems, used) -> set[str]:
         if name in catalog and catalog[name].type == "histogram":
             problems.append(f"'{name}' is a histogram: query {name}_bucket, {name}_sum or {name}_count")
         else:
-            problems.append(f"unknown metric '{name}': not in values/metrics.yaml{did_you_mean(name, _series_names(catalog))}")
+            problems.append(
+                f"unknown metric '{name}': not in values/metrics.yaml{did_you_mean(name, _series_names(catalog))}"
+            )
         return {"*"}
     used.append((base, part))
     labels = series_labels(metric, part)

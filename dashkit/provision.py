@@ -15,10 +15,25 @@ def provisioning(templates: Templates, defaults: dict, src: Source) -> tuple[dic
     out, problems = {}, []
     for rel, template, data in (
         (tree.datasources, "datasources.jsonnet", {"datasources": defaults["datasources"]}),
-        (tree.provider, "dashboards.jsonnet", {"name": tree.prefix, "folder": grafana["folder"], "reads": tree.provider_reads}),
-        (tree.contact_points, "contact-points.jsonnet", {"prefix": tree.prefix, "name": grafana["contact_point"], "receivers": grafana["receivers"]}),
-        (tree.notification_policy, "notification-policy.jsonnet",
-         {"contact_point": grafana["contact_point"], "group_by": grafana["group_by"], "repeat_interval": grafana["repeat_interval"]}),
+        (
+            tree.provider,
+            "dashboards.jsonnet",
+            {"name": tree.prefix, "folder": grafana["folder"], "reads": tree.provider_reads},
+        ),
+        (
+            tree.contact_points,
+            "contact-points.jsonnet",
+            {"prefix": tree.prefix, "name": grafana["contact_point"], "receivers": grafana["receivers"]},
+        ),
+        (
+            tree.notification_policy,
+            "notification-policy.jsonnet",
+            {
+                "contact_point": grafana["contact_point"],
+                "group_by": grafana["group_by"],
+                "repeat_interval": grafana["repeat_interval"],
+            },
+        ),
     ):
         try:
             out[rel] = templates.render_file(folder / template, **inert(data))

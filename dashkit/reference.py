@@ -27,7 +27,12 @@ def metric_reference(catalog: Catalog, usage: dict[str, list[str]]) -> str:
     for owner in order:
         if owner not in owners:
             continue
-        lines += [f"## {HEADINGS.get(owner, owner)}", "", "| metric | type | labels | help | panels |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            f"## {HEADINGS.get(owner, owner)}",
+            "",
+            "| metric | type | labels | help | panels |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for name in sorted(owners[owner]):
             metric = catalog[name]
             added = "" if metric.spec else " *(added)*"
@@ -56,7 +61,11 @@ def runbooks(alerts: list) -> str:
         groups = ", ".join(rule.group for rule in rules)
         level = rules[0].condition.rsplit(" ", 1)[1]
         # a service file may override the preset's level: say where it differs
-        others = ", ".join(f"{r.group}: {r.spec.op} {r.condition.rsplit(' ', 1)[1]}" for r in rules if r.condition.rsplit(" ", 1)[1] != level)
+        others = ", ".join(
+            f"{r.group}: {r.spec.op} {r.condition.rsplit(' ', 1)[1]}"
+            for r in rules
+            if r.condition.rsplit(" ", 1)[1] != level
+        )
         lines += [
             f"## {name}",
             "",

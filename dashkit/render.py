@@ -36,7 +36,9 @@ def panel_context(spec: PanelSpec, defaults: dict) -> dict:
         "max": v.max,
         "no_value": v.no_value,  # what Grafana shows instead of "No data"
         "thresholds": _levels(v.thresholds),  # {warning, critical, direction} or None
-        "series_thresholds": [{"name": name, "levels": _levels(own)} for name, own in sorted(v.series_thresholds.items())],
+        "series_thresholds": [
+            {"name": name, "levels": _levels(own)} for name, own in sorted(v.series_thresholds.items())
+        ],
         "colors": defaults["colors"],  # ok, warning, critical: the one colour scheme
         "mappings": _mappings(v.mappings),
         "links": [{"title": link.title, "url": link.url} for link in v.links],
@@ -139,7 +141,10 @@ def _render_all(values: Values, renderer: Templates) -> dict:
                 if id(spec) not in jobs and template is not None and spec.type != "row":
                     jobs[id(spec)] = (template, {"panel": panel_context(spec, values.defaults)})
             if "row" in renderer.panels:
-                jobs[(row.title, row.collapsed)] = (renderer.panels["row"], {"row": {"title": row.title, "collapsed": row.collapsed}})
+                jobs[(row.title, row.collapsed)] = (
+                    renderer.panels["row"],
+                    {"row": {"title": row.title, "collapsed": row.collapsed}},
+                )
     return dict(zip(jobs, renderer.render_batch(list(jobs.values())), strict=True))
 
 
@@ -156,7 +161,9 @@ def _panel(spec: PanelSpec, body, defaults: dict, renderer: Templates, problems:
         if not any(p.message.startswith(message) for p in problems):
             problems.append(Problem(spec.src.at("type"), message))
         return None
-    return RenderedPanel(body, spec.width, spec.height, spec.src, spec.lint_exceptions, spec.height_fixed, _expectations(spec))
+    return RenderedPanel(
+        body, spec.width, spec.height, spec.src, spec.lint_exceptions, spec.height_fixed, _expectations(spec)
+    )
 
 
 def _expectations(spec: PanelSpec) -> dict:
@@ -166,5 +173,3 @@ def _expectations(spec: PanelSpec) -> dict:
         if target.expect:
             found[REF_IDS[i]] = target.expect
     return found
-
-

@@ -76,14 +76,21 @@ def recorded_catalog(values: Values) -> tuple[Catalog, list[Problem]]:
             continue
         kept = sorted(label for label in labels if label not in ("*", "__name__"))
         catalog[rule.record] = MetricSpec(
-            rule.record, "gauge", "all", f"Recording rule: {rule.expr}", {label: ["(recorded)"] for label in kept}, recorded=True,
+            rule.record,
+            "gauge",
+            "all",
+            f"Recording rule: {rule.expr}",
+            {label: ["(recorded)"] for label in kept},
+            recorded=True,
             # the raw metrics behind it, so a panel of the rule counts as showing them
             sources=tuple(sorted({m for name in used for m in catalog[name].sources})),
         )
     return catalog, problems
 
 
-def build_rules(values: Values, dashboards: list[Assembled], link_panels: bool = True) -> tuple[Rules | None, list[Problem]]:
+def build_rules(
+    values: Values, dashboards: list[Assembled], link_panels: bool = True
+) -> tuple[Rules | None, list[Problem]]:
     """Every alert instantiated per group and linked to its panel. link_panels=False drops the problems
     instantiating finds (the pipeline's gate link_alerts_to_panels says when, and why)."""
     if values.rules is None:
@@ -92,26 +99,48 @@ def build_rules(values: Values, dashboards: list[Assembled], link_panels: bool =
     by_kind = {(d.kind, d.job): d for d in dashboards}
     titles_of: dict[str, dict] = {}
     overview = next((d for d in dashboards if d.kind == "overview"), None)
-    rules = Rules({k: v for k, v in catalog.items() if v.recorded}, [{"record": r.record, "expr": r.expr} for r in values.rules.recording])
+    rules = Rules(
+        {k: v for k, v in catalog.items() if v.recorded},
+        [{"record": r.record, "expr": r.expr} for r in values.rules.recording],
+    )
     prefix = out_tree(values.defaults).prefix
     for dash in values.dashboards:
         if dash.kind != "service":
             continue
-        shared = values.rules.alerts if dash.rule_alerts is None else dash.rule_alerts  # with the service's threshold overrides
+        shared = (
+            values.rules.alerts if dash.rule_alerts is None else dash.rule_alerts
+        )  # with the service's threshold overrides
         for spec in shared + dash.alerts:
             target = overview if spec.dashboard == "overview" else by_kind.get(("service", dash.job))
-            rules.alerts.append(_instantiate(dash.job, prefix, spec, {"job": dash.job}, target, problems if link_panels else [], titles_of))
+            rules.alerts.append(
+                _instantiate(
+                    dash.job, prefix, spec, {"job": dash.job}, target, problems if link_panels else [], titles_of
+                )
+            )
     for spec in values.rules.platform_alerts:
         target = overview if spec.dashboard == "overview" else None
-        rules.alerts.append(_instantiate("platform", prefix, spec, {}, target, problems if link_panels else [], titles_of))
+        rules.alerts.append(
+            _instantiate("platform", prefix, spec, {}, target, problems if link_panels else [], titles_of)
+        )
     return rules, problems
 
 
-def _instantiate(group: str, prefix: str, spec: AlertSpec, variables: dict, dashboard: Assembled | None, problems: list[Problem],
-                 titles_of: dict) -> AlertRule:
+def _instantiate(
+    group: str,
+    prefix: str,
+    spec: AlertSpec,
+    variables: dict,
+    dashboard: Assembled | None,
+    problems: list[Problem],
+    titles_of: dict,
+) -> AlertRule:
     expr, missing = promql.substitute(spec.expr, variables)
     for name in missing:
-        problems.append(Problem(spec.src.at("expr"), f"variable '${name}' cannot be used in an alert (only $job, in service alerts)"))
+        problems.append(
+            Problem(
+                spec.src.at("expr"), f"variable '${name}' cannot be used in an alert (only $job, in service alerts)"
+            )
+        )
     panel_id = None
     uid = dashboard.json["uid"] if dashboard else ""
     if dashboard is None:
@@ -127,10 +156,19 @@ def _instantiate(group: str, prefix: str, spec: AlertSpec, variables: dict, dash
         if len(titles.get(spec.panel, [])) == 1:
             panel_id = titles[spec.panel][0]
         elif spec.panel in titles:  # two rows may share a panel title; an alert must not guess which it means
-            problems.append(Problem(spec.src.at("panel"), f"{len(titles[spec.panel])} panels on {uid} are titled '{spec.panel}': "
-                                    "give the one this alert shows a title of its own"))
+            problems.append(
+                Problem(
+                    spec.src.at("panel"),
+                    f"{len(titles[spec.panel])} panels on {uid} are titled '{spec.panel}': "
+                    "give the one this alert shows a title of its own",
+                )
+            )
         else:
-            problems.append(Problem(spec.src.at("panel"), f"no panel titled '{spec.panel}' on {uid}{did_you_mean(spec.panel, titles)}"))
+            problems.append(
+                Problem(
+                    spec.src.at("panel"), f"no panel titled '{spec.panel}' on {uid}{did_you_mean(spec.panel, titles)}"
+                )
+            )
     return AlertRule(group, spec, expr, uid, panel_id, group_name(prefix, group))
 
 
@@ -145,7 +183,9 @@ def anchor(alert: str) -> str:
 
 
 def prometheus_files(rules: Rules, interval: str, runbook_base: str, tree: OutTree) -> dict[str, dict]:
-    recording = {"groups": [{"name": group_name(tree.prefix, "recording"), "interval": interval, "rules": rules.recording}]}
+    recording = {
+        "groups": [{"name": group_name(tree.prefix, "recording"), "interval": interval, "rules": rules.recording}]
+    }
     groups: dict[str, list] = {}
     for rule in rules.alerts:
         groups.setdefault(rule.ruler_group, []).append(
@@ -176,7 +216,10 @@ def grafana_alerting(rules: Rules, interval: str, runbook_base: str, metrics_uid
         groups.setdefault(rule.group, []).append(_grafana_rule(rule, runbook_base, metrics_uid))
     return {
         "apiVersion": 1,
-        "groups": [{"orgId": 1, "name": group, "folder": folder, "interval": interval, "rules": items} for group, items in groups.items()],
+        "groups": [
+            {"orgId": 1, "name": group, "folder": folder, "interval": interval, "rules": items}
+            for group, items in groups.items()
+        ],
     }
 
 
@@ -191,7 +234,13 @@ def _grafana_rule(rule: AlertRule, runbook_base: str, metrics_uid: str) -> dict:
                 "refId": "A",
                 "relativeTimeRange": {"from": 600, "to": 0},
                 "datasourceUid": metrics_uid,
-                "model": {"refId": "A", "expr": rule.expr, "instant": True, "range": False, "datasource": {"type": "prometheus", "uid": metrics_uid}},
+                "model": {
+                    "refId": "A",
+                    "expr": rule.expr,
+                    "instant": True,
+                    "range": False,
+                    "datasource": {"type": "prometheus", "uid": metrics_uid},
+                },
             },
             {
                 "refId": "B",

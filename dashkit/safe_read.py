@@ -13,8 +13,13 @@ from pathlib import Path
 
 MAX_VALUES_BYTES = 1024 * 1024  # 1 MiB per values file: the largest real one is a few dozen KiB
 MAX_TEMPLATE_BYTES = 1024 * 1024
-KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device",
-         stat.S_IFSOCK: "a socket"}
+KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def _kind(mode: int) -> str:
@@ -32,7 +37,10 @@ def confined(root: Path, path: Path) -> tuple[Path | None, str | None]:
         return None, f"cannot be read ({err.strerror})"
     real = Path(os.path.realpath(path))
     if not real.is_relative_to(Path(os.path.realpath(root))):
-        return None, "is a symlink to outside the project: refused (values and templates are read only from the project)"
+        return (
+            None,
+            "is a symlink to outside the project: refused (values and templates are read only from the project)",
+        )
     if not os.path.lexists(real) or not real.exists():
         return None, "is a symlink to a missing file"
     return real, None
@@ -78,7 +86,12 @@ def template_problems(root: Path, folder: Path) -> list[tuple[str, str]]:
     file inside the project: template engines open files themselves (Jinja's loader, Jsonnet imports), so
     the tree is checked as a whole before any of them runs."""
     if not os.path.lexists(folder):
-        return [(folder.relative_to(root).as_posix(), "folder is missing: the panel, dashboard and provisioning templates live there")]
+        return [
+            (
+                folder.relative_to(root).as_posix(),
+                "folder is missing: the panel, dashboard and provisioning templates live there",
+            )
+        ]
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         for name in sorted(dirnames + filenames):

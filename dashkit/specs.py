@@ -66,7 +66,9 @@ class PanelSpec:
     src: Source  # where it was written, for error messages
     thresholds: Levels | None = None
     series_per_job: bool = False  # `legend: "{{job}}"` written on the panel: one series per service
-    series_thresholds: dict[str, Levels] = field(default_factory=dict)  # overview: a service's own levels for its series
+    series_thresholds: dict[str, Levels] = field(
+        default_factory=dict
+    )  # overview: a service's own levels for its series
     mappings: list[Mapping] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     decimals: int | None = None

@@ -46,7 +46,10 @@ def schema_problems(data, kind: str, src: Source) -> list[Problem]:
         path = tuple(err.instance_path)
         if type(err.kind).__name__ == "AdditionalProperties":
             allowed = _subschema(list(err.schema_path)[:-1]).get("properties", {})
-            problems += [Problem(src.at(*path, key), f"unknown key '{key}'{did_you_mean(key, allowed)}") for key in err.kind.unexpected]
+            problems += [
+                Problem(src.at(*path, key), f"unknown key '{key}'{did_you_mean(key, allowed)}")
+                for key in err.kind.unexpected
+            ]
             continue
         problems.append(Problem(src.at(*path), _message(err, data, path)))
     return problems
@@ -66,7 +69,9 @@ def _message(err, data, path: tuple) -> str:
         return f"{quote(_at(data, path))} is not allowed here" + (f": {desc}" if desc else "")
     if kind_name == "OneOfNotValid" and list(err.schema_path)[-2:-1] == ["thresholds"]:
         return "thresholds must be a preset name or {warning, critical, direction}"
-    if kind_name == "OneOfNotValid" and {"metric", "values"} <= set(_subschema(list(err.schema_path)[:-1]).get("properties", {})):
+    if kind_name == "OneOfNotValid" and {"metric", "values"} <= set(
+        _subschema(list(err.schema_path)[:-1]).get("properties", {})
+    ):
         return "a variable needs 'metric' (label values from Mimir) or 'values' (fixed choices), one of the two"
     return _short_message(err.message, _at(data, path))
 
@@ -78,9 +83,13 @@ def quote(value) -> str:
 
 def _short_message(message: str, value) -> str:
     """jsonschema-rs starts its messages with the whole offending value; keep only an excerpt of it."""
-    for written in (json.dumps(value, ensure_ascii=False), json.dumps(value, ensure_ascii=False, separators=(",", ":")), json.dumps(value)):
+    for written in (
+        json.dumps(value, ensure_ascii=False),
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")),
+        json.dumps(value),
+    ):
         if message.startswith(written) and len(written) > 60:
-            return quote(value) + message[len(written):]
+            return quote(value) + message[len(written) :]
     return excerpt(message, 300)
 
 

@@ -83,7 +83,9 @@ def _yaml_node(value, indent: int, lines: list[str]) -> None:
                 lines.append(head)
                 _yaml_node(item, indent + 2, lines)
             else:
-                lines.append(f"{head} {_yaml_scalar(item) if not isinstance(item, (dict, list)) else ('{}' if isinstance(item, dict) else '[]')}")
+                lines.append(
+                    f"{head} {_yaml_scalar(item) if not isinstance(item, (dict, list)) else ('{}' if isinstance(item, dict) else '[]')}"
+                )
     elif isinstance(value, list):
         if not value:
             lines.append(pad + "[]")
@@ -94,7 +96,9 @@ def _yaml_node(value, indent: int, lines: list[str]) -> None:
                 lines.append(pad + "- " + sub[0][indent + 2 :])
                 lines.extend(sub[1:])
             else:
-                lines.append(f"{pad}- {_yaml_scalar(item) if not isinstance(item, (dict, list)) else ('{}' if isinstance(item, dict) else '[]')}")
+                lines.append(
+                    f"{pad}- {_yaml_scalar(item) if not isinstance(item, (dict, list)) else ('{}' if isinstance(item, dict) else '[]')}"
+                )
     else:
         lines.append(pad + _yaml_scalar(value))
 
@@ -117,14 +121,20 @@ def _flow(value) -> str:
 def _yaml_key(key) -> str:
     text = str(key)
     plain = text.replace("_", "").replace("-", "").replace(".", "").isalnum() and not text[0].isdigit()
-    return text if plain and text.lower() not in ("true", "false", "null", "yes", "no", "on", "off", "y", "n") else _yaml_scalar(text)
+    return (
+        text
+        if plain and text.lower() not in ("true", "false", "null", "yes", "no", "on", "off", "y", "n")
+        else _yaml_scalar(text)
+    )
 
 
 # Writing. out/ and the generated docs are staged in full, then put in place together under a lock; a
 # failure or Ctrl-C before the end puts everything back as it was.
 
 MANIFEST = ".dashkit-manifest"
-MANIFEST_HEAD = "# Written by dashkit (python build.py): the build replaces this folder only while this file is in it.\n"
+MANIFEST_HEAD = (
+    "# Written by dashkit (python build.py): the build replaces this folder only while this file is in it.\n"
+)
 # What the review tools (live check, diff, preview, cost) write into out/: a folder holding only these and
 # the build's own top-level names, with no manifest, was written by this project before manifests existed.
 TOOL_NAMES = frozenset({"reports", "preview"})
@@ -274,7 +284,11 @@ def _locked(path: Path, label: str):
             except BlockingIOError:
                 pass
             if time.monotonic() >= deadline:
-                raise WriteFailed([f"{label}: another build held its lock ({shown(path)}) for {LOCK_WAIT:g} s; try again when it is done"])
+                raise WriteFailed(
+                    [
+                        f"{label}: another build held its lock ({shown(path)}) for {LOCK_WAIT:g} s; try again when it is done"
+                    ]
+                )
             if not told:
                 print(f"{label}: another build is writing it; waiting (up to {LOCK_WAIT:g} s)", file=sys.stderr)
                 told = True
@@ -296,7 +310,7 @@ def _write_new(path: Path, data: bytes) -> None:
         os.fchmod(fd, FILE_MODE)  # open's mode is cut by the umask
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     except OSError as err:
         err.filename = err.filename or os.fspath(path)  # a full disk names the file being written
         raise
@@ -434,7 +448,9 @@ def _clean_leftovers(out: Path, docs: dict[Path, str]) -> None:
     for folder in old + sorted(out.parent.glob(f".{out.name}.new-*")):
         shutil.rmtree(folder, ignore_errors=True)
     for target in docs:
-        for path in sorted(target.parent.glob(f".{target.name}.new-*")) + sorted(target.parent.glob(f".{target.name}.old-*")):
+        for path in sorted(target.parent.glob(f".{target.name}.new-*")) + sorted(
+            target.parent.glob(f".{target.name}.old-*")
+        ):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 

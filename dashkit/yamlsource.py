@@ -67,7 +67,12 @@ def load_yaml(text: str, file: str) -> tuple[object, Source, list[Problem]]:
         problems.append(Problem(Where(file, line, ()), f"YAML syntax error: {what}"))
         return None, Source(file, lines), problems
     except yaml.YAMLError as err:  # a tag PyYAML refuses to construct safely, and the like
-        problems.append(Problem(Where(file, 1, ()), f"YAML error: {excerpt(str(err).splitlines()[0] if str(err) else type(err).__name__, 120)}"))
+        problems.append(
+            Problem(
+                Where(file, 1, ()),
+                f"YAML error: {excerpt(str(err).splitlines()[0] if str(err) else type(err).__name__, 120)}",
+            )
+        )
         return None, Source(file, lines), problems
     finally:
         loader.dispose()
@@ -87,7 +92,9 @@ def _count_nodes(text: str, file: str) -> int:
                     raise _TooLarge(Problem(Where(file, line, ()), f"YAML nested more than {MAX_DEPTH} levels deep"))
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
-            count += isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent))
+            count += isinstance(
+                event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
+            )
     except yaml.YAMLError:
         pass
     return count
@@ -99,8 +106,12 @@ PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 def _spend(budget: list[int], node, file: str, n: int = 1) -> None:
     budget[0] -= n
     if budget[0] < 0:
-        raise _TooLarge(Problem(Where(file, node.start_mark.line + 1, ()),
-                                f"aliases expand this document by more than {MAX_ALIAS_VALUES:,} values (an alias bomb?)"))
+        raise _TooLarge(
+            Problem(
+                Where(file, node.start_mark.line + 1, ()),
+                f"aliases expand this document by more than {MAX_ALIAS_VALUES:,} values (an alias bomb?)",
+            )
+        )
 
 
 def _merged_size(node, memo: dict) -> int:
@@ -125,7 +136,9 @@ def _build(loader, node, path, lines, problems, file, budget):
     _spend(budget, node, file)
     if not isinstance(node, yaml.ScalarNode) and node.tag not in PLAIN_TAGS:
         # Collections are built here, not by PyYAML, so refuse their tags explicitly (e.g. !!python/...).
-        problems.append(Problem(Where(file, lines[path], path), f"unsupported YAML: tag '{excerpt(node.tag, 80)}' is not allowed"))
+        problems.append(
+            Problem(Where(file, lines[path], path), f"unsupported YAML: tag '{excerpt(node.tag, 80)}' is not allowed")
+        )
         return None
     if isinstance(node, yaml.MappingNode):
         if any(key.tag == MERGE for key, _ in node.value):
@@ -137,7 +150,9 @@ def _build(loader, node, path, lines, problems, file, budget):
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 if isinstance(key_node, yaml.ScalarNode) and key is None and key_node.tag != NULL:
                     continue  # the key itself was refused, with its own message
-                problems.append(Problem(Where(file, key_node.start_mark.line + 1, path), "mapping keys must be plain text"))
+                problems.append(
+                    Problem(Where(file, key_node.start_mark.line + 1, path), "mapping keys must be plain text")
+                )
                 continue
             key = str(key) if not isinstance(key, str) else key
             child = path + (key,)
@@ -163,7 +178,9 @@ def _scalar(loader, node, path, problems, file):
     where = Where(file, node.start_mark.line + 1, path)
     if node.tag not in SCALAR_TAGS:
         if node.tag.endswith(":timestamp"):  # no values field holds a date; text that looks like one is quoted
-            problems.append(Problem(where, f"{excerpt(node.value)} is read by YAML as a date: quote it if text is meant"))
+            problems.append(
+                Problem(where, f"{excerpt(node.value)} is read by YAML as a date: quote it if text is meant")
+            )
         else:
             problems.append(Problem(where, f"unsupported YAML: tag '{excerpt(node.tag, 80)}' is not allowed"))
         return None
@@ -188,14 +205,22 @@ def _yaml11_problem(node, value) -> str | None:
     if isinstance(value, int):
         if not -(2**63) <= value < 2**64:
             return f"integer {excerpt(text)} does not fit in 64 bits"
-        if not node.style and node.tag == INT and (not CORE_INT.fullmatch(text) or (OCTAL_LIKE.fullmatch(text) and text.lstrip("+-") != "0")):
-            return (f"{excerpt(text)} is read by YAML 1.1 as the number {value}: write the number without leading zeros, colons "
-                    f"or underscores, or quote '{excerpt(text)}' if text is meant")
+        if (
+            not node.style
+            and node.tag == INT
+            and (not CORE_INT.fullmatch(text) or (OCTAL_LIKE.fullmatch(text) and text.lstrip("+-") != "0"))
+        ):
+            return (
+                f"{excerpt(text)} is read by YAML 1.1 as the number {value}: write the number without leading zeros, colons "
+                f"or underscores, or quote '{excerpt(text)}' if text is meant"
+            )
         return None
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return f"{excerpt(text)} is not a finite number"
         if not node.style and node.tag == FLOAT and not CORE_FLOAT.fullmatch(text):
-            return (f"{excerpt(text)} is read by YAML 1.1 as the number {value:g}: write the number without colons or underscores, "
-                    f"or quote '{excerpt(text)}' if text is meant")
+            return (
+                f"{excerpt(text)} is read by YAML 1.1 as the number {value:g}: write the number without colons or underscores, "
+                f"or quote '{excerpt(text)}' if text is meant"
+            )
     return None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -8,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from dashkit.pipeline import build
 
-from dashkit.pipeline import build  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +45,12 @@ class Project:
         target = self.file(rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment for running this copy's tools (`python tools/x.py`): its own dashkit, not the one
+        installed in the venv (nox installs the checkout's, editable)."""
+        return {**os.environ, "PYTHONPATH": str(self.path)}
 
     def build(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -82,5 +88,11 @@ def expected_alerts() -> int:
     import yaml
 
     rules = yaml.safe_load((ROOT / "values" / "rules.yaml").read_text(encoding="utf-8"))
-    services = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "values" / "services").glob("*.yaml"))]
-    return len(services) * len(rules["alerts"]) + sum(len(s.get("alerts", [])) for s in services) + len(rules["platform_alerts"])
+    services = [
+        yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "values" / "services").glob("*.yaml"))
+    ]
+    return (
+        len(services) * len(rules["alerts"])
+        + sum(len(s.get("alerts", [])) for s in services)
+        + len(rules["platform_alerts"])
+    )

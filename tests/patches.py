@@ -67,19 +67,19 @@ def apply_edit(text: str | None, edit: dict, rel: str) -> tuple[str | None, int]
         at = text.find(old)
         if at < 0:
             raise PatchError(f"{rel}: {old!r} is not in the file")
-        return text[:at] + new + text[at + len(old):], _line_of(text, at)
+        return text[:at] + new + text[at + len(old) :], _line_of(text, at)
     if op == "pattern":
         match = re.search(edit["pattern"], text, re.M)
         if match is None:
             raise PatchError(f"{rel}: nothing matches {edit['pattern']!r}")
-        return text[: match.start()] + edit["with"] + text[match.end():], _line_of(text, match.start())
+        return text[: match.start()] + edit["with"] + text[match.end() :], _line_of(text, match.start())
     lines = text.split("\n")
     if op == "after":
         i = _starting_line(lines, edit["after"], rel)
-        lines[i + 1:i + 1] = edit["insert"].rstrip("\n").split("\n")
+        lines[i + 1 : i + 1] = edit["insert"].rstrip("\n").split("\n")
         return "\n".join(lines), i + 2
     i = _starting_line(lines, edit["remove"], rel)  # remove; it lands on the line above, in what held the block
-    del lines[i:_block_end(lines, i)]
+    del lines[i : _block_end(lines, i)]
     return "\n".join(lines), max(i, 1)
 
 
@@ -107,6 +107,7 @@ def load_patch(path: Path) -> dict:
 
 
 # ---- where a line is in a YAML document -------------------------------------------------------------
+
 
 def yaml_lines(text: str) -> dict[tuple, tuple[int, int]]:
     """Every key path of a YAML document -> (line, last line) as a user reads them: a mapping entry's line

@@ -17,6 +17,7 @@ M = "values/services/mcp-server.yaml"
 AT = "values/services/airtable-gateway.yaml"
 OV = "values/overview.yaml"
 
+
 def test_duplicate_service_names_the_other_file(project):
     project.write("values/services/api-gateway-copy.yaml", project.file(A).read_text())
     result = project.build()
@@ -40,7 +41,8 @@ def test_a_broken_panel_template_is_one_problem_at_its_first_panel(project):
     result = project.build()
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == (
-        "values/overview.yaml:18: rows[0].panels[1].type: template error: templates/panels/stat.jsonnet: RUNTIME ERROR: Field does not exist: wide_layout")
+        "values/overview.yaml:18: rows[0].panels[1].type: template error: templates/panels/stat.jsonnet: RUNTIME ERROR: Field does not exist: wide_layout"
+    )
     assert len(result.stderr.splitlines()) == 2, "one broken template is one problem, not one per panel"
 
 
@@ -64,7 +66,9 @@ def test_a_jinja_panel_type_a_user_adds_is_a_panel_type_like_any(project):
     assert result.returncode == 0, result.stderr
     overview = json.loads(project.file("out/dashboards/pyairtable/pyairtable-overview.json").read_text())
     panel = next(p for p in overview["panels"] if p["title"] == "About this dashboard")
-    assert panel["type"] == "text" and panel["options"]["content"].startswith("**About this dashboard**\n\n**PyAirtable platform overview.**")
+    assert panel["type"] == "text" and panel["options"]["content"].startswith(
+        "**About this dashboard**\n\n**PyAirtable platform overview.**"
+    )
 
 
 def test_a_jinja_undefined_variable_is_an_error_never_empty_text(project):
@@ -73,7 +77,8 @@ def test_a_jinja_undefined_variable_is_an_error_never_empty_text(project):
     result = project.build()
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == (
-        "values/overview.yaml:10: rows[0].panels[0].type: template error: templates/panels/notes.json.j2:5: 'dict object' has no attribute 'contents'")
+        "values/overview.yaml:10: rows[0].panels[0].type: template error: templates/panels/notes.json.j2:5: 'dict object' has no attribute 'contents'"
+    )
     assert len(result.stderr.splitlines()) == 2
 
 
@@ -81,7 +86,10 @@ def test_python_tags_in_yaml_are_refused(project):
     project.edit(A, "port: 8000", "port: !!python/object/apply:os.system ['true']")
     result = project.build()
     assert result.returncode == 1
-    assert result.stderr.splitlines()[0] == f"{A}:3: port: unsupported YAML: tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"
+    assert (
+        result.stderr.splitlines()[0]
+        == f"{A}:3: port: unsupported YAML: tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"
+    )
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not on PATH: the build cannot run it")
@@ -90,7 +98,7 @@ def test_what_only_promtool_catches_is_reported_at_the_alert(project):
     result = project.build()
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == (
-        f"{M}:{_line(project, M, 'wait in the {{ $labels.job queue.')}: alerts[0].description: promtool: template: __alert_McpMessageQueueBacklog:1: function \"queue\" not defined"
+        f'{M}:{_line(project, M, "wait in the {{ $labels.job queue.")}: alerts[0].description: promtool: template: __alert_McpMessageQueueBacklog:1: function "queue" not defined'
     )
 
 
@@ -111,8 +119,10 @@ def _line(project, rel: str, text: str) -> int:
     return next(i for i, line in enumerate(lines, 1) if text in line)
 
 
-GUARD = ("ratio without a zero guard: its numerator ({}) has no series until the first such event, so the ratio shows "
-         "No data instead of 0; write (numerator or 0 * denominator) / denominator")
+GUARD = (
+    "ratio without a zero guard: its numerator ({}) has no series until the first such event, so the ratio shows "
+    "No data instead of 0; write (numerator or 0 * denominator) / denominator"
+)
 
 
 def test_a_ratio_without_its_zero_guard_is_caught_in_panels_and_rules(project):
@@ -127,28 +137,37 @@ def test_a_ratio_without_its_zero_guard_is_caught_in_panels_and_rules(project):
         f"{R}:{_line(project, R, errors)}: recording[2].expr: lint ratio-zero-guard: "
         + GUARD.format('job_endpoint_status:http_requests:rate5m{status=~"5.."}'),
         f"{A}:{_line(project, A, hits)}: rows[0].panels[2].expr: lint ratio-zero-guard: "
-        + GUARD.format("api_gateway_rate_limit_hits_total, a count of hits only") + " (excuse it under lint_exceptions with a reason)",
+        + GUARD.format("api_gateway_rate_limit_hits_total, a count of hits only")
+        + " (excuse it under lint_exceptions with a reason)",
     ]
 
 
 def test_vector_0_is_no_zero_guard_for_a_grouped_ratio(project):
     """`or vector(0)` has no labels: after `sum by (job)` it matches no denominator, so the ratio stays empty."""
     errors = 'sum by (job) (job_endpoint_status:http_requests:rate5m{status=~"5.."})'
-    project.edit(R, f"({errors} or 0 * sum by (job) (job_endpoint_status:http_requests:rate5m)) / (", f"({errors} or vector(0)) / (")
+    project.edit(
+        R,
+        f"({errors} or 0 * sum by (job) (job_endpoint_status:http_requests:rate5m)) / (",
+        f"({errors} or vector(0)) / (",
+    )
     result = project.build()
     assert result.returncode == 1
     assert result.stderr.splitlines()[:-1] == [
         f"{R}:{_line(project, R, errors)}: recording[2].expr: lint ratio-zero-guard: "
-        + GUARD.format('job_endpoint_status:http_requests:rate5m{status=~"5.."}')]
+        + GUARD.format('job_endpoint_status:http_requests:rate5m{status=~"5.."}')
+    ]
 
 
 def test_a_ratio_excused_with_a_reason_builds(project):
     hits = 'sum(rate(api_gateway_rate_limit_hits_total{job="$job"}[$interval]))'
     total = 'sum(rate(http_requests_total{job="$job"}[$interval]))'
     project.edit(A, f"({hits} or 0 * {total}) / ({total} > 0)", f"{hits} / {total}")
-    project.edit(A, "        no_value: No traffic\n        thresholds: error_ratio",
-                 "        no_value: No traffic\n        thresholds: error_ratio\n        lint_exceptions:\n"
-                 "          ratio-zero-guard: Reviewed; an empty panel is what we want while nothing was rate limited.")
+    project.edit(
+        A,
+        "        no_value: No traffic\n        thresholds: error_ratio",
+        "        no_value: No traffic\n        thresholds: error_ratio\n        lint_exceptions:\n"
+        "          ratio-zero-guard: Reviewed; an empty panel is what we want while nothing was rate limited.",
+    )
     assert project.build("--check").returncode == 0
 
 
@@ -173,8 +192,11 @@ def test_a_multi_value_variable_without_a_format_in_a_loki_query_is_caught(proje
 
 
 def test_exemplars_on_recorded_series_only_are_refused(project):
-    project.edit(S, "        unit: s\n        thresholds: p95_latency\n      - type: timeseries\n        title: Error ratio",
-                 "        exemplar: true\n        unit: s\n        thresholds: p95_latency\n      - type: timeseries\n        title: Error ratio")
+    project.edit(
+        S,
+        "        unit: s\n        thresholds: p95_latency\n      - type: timeseries\n        title: Error ratio",
+        "        exemplar: true\n        unit: s\n        thresholds: p95_latency\n      - type: timeseries\n        title: Error ratio",
+    )
     lines = project.build().stderr.splitlines()
     first = _line(project, S, "job:http_request_duration_seconds:p50_rate5m")
     assert lines[:-1] == [
@@ -188,7 +210,9 @@ def test_a_service_threshold_override_must_name_a_preset(project):
     L = "values/services/llm-orchestrator.yaml"
     project.edit(L, "  p95_latency: {warning: 10, critical: 20}", "  p95_latncy: {warning: 10, critical: 20}")
     lines = project.build().stderr.splitlines()
-    assert lines[:-1] == [f"{L}:{_line(project, L, 'p95_latncy')}: thresholds.p95_latncy: unknown threshold preset 'p95_latncy' (did you mean 'p95_latency'?)"]
+    assert lines[:-1] == [
+        f"{L}:{_line(project, L, 'p95_latncy')}: thresholds.p95_latncy: unknown threshold preset 'p95_latncy' (did you mean 'p95_latency'?)"
+    ]
 
 
 # --- input confinement, limits and YAML 1.1 (issue 10) ------------------------------------------------------
@@ -214,7 +238,8 @@ def test_a_symlink_leaving_the_project_is_refused_and_its_text_never_shown(proje
     assert result.returncode == 1
     assert SECRET not in result.stderr + result.stdout
     assert result.stderr.splitlines()[0] == (
-        f"{AT}: is a symlink to outside the project: refused (values and templates are read only from the project)")
+        f"{AT}: is a symlink to outside the project: refused (values and templates are read only from the project)"
+    )
 
 
 def test_a_symlink_inside_the_project_is_read(project):
@@ -238,21 +263,30 @@ def test_a_fifo_does_not_hang_the_build(project):
 def test_dev_zero_behind_a_symlink_is_refused(project):
     project.file(AT).unlink()
     project.file(AT).symlink_to("/dev/zero")
-    _fails_with(project, f"{AT}: is a symlink to outside the project: refused (values and templates are read only from the project)")
+    _fails_with(
+        project,
+        f"{AT}: is a symlink to outside the project: refused (values and templates are read only from the project)",
+    )
 
 
 def test_a_directory_named_like_a_service_file_and_a_dangling_link(project):
     project.file("values/services/zz-folder.yaml").mkdir()
     project.file("values/services/zz-gone.yaml").symlink_to(project.file("values/services/not-there.yaml"))
-    _fails_with(project, "values/services/zz-folder.yaml: is a directory, not a regular file: refused",
-                "values/services/zz-gone.yaml: is a symlink to a missing file")
+    _fails_with(
+        project,
+        "values/services/zz-folder.yaml: is a directory, not a regular file: refused",
+        "values/services/zz-gone.yaml: is a symlink to a missing file",
+    )
 
 
 def test_a_missing_defaults_file_and_templates_folder(project):
     project.file(D).unlink()
     shutil.rmtree(project.file("templates"))
-    _fails_with(project, "templates: folder is missing: the panel, dashboard and provisioning templates live there",
-                f"{D}: file is missing")
+    _fails_with(
+        project,
+        "templates: folder is missing: the panel, dashboard and provisioning templates live there",
+        f"{D}: file is missing",
+    )
 
 
 def test_a_template_symlink_leaving_the_project_is_refused(project, tmp_path):
@@ -262,7 +296,8 @@ def test_a_template_symlink_leaving_the_project_is_refused(project, tmp_path):
     result = project.build()
     assert SECRET not in result.stderr
     assert result.stderr.splitlines()[:-1] == [
-        "templates/lib/evil.libsonnet: is a symlink to outside the project: refused (values and templates are read only from the project)"]
+        "templates/lib/evil.libsonnet: is a symlink to outside the project: refused (values and templates are read only from the project)"
+    ]
 
 
 def test_an_oversized_values_file_is_refused(project):
@@ -280,16 +315,28 @@ def test_undecodable_bytes(project):
     _fails_with(project, f"{AT}: line {line}: not UTF-8 text (byte 0xff); save the file as UTF-8")
 
 
-@pytest.mark.parametrize(("written", "message"), [
-    ("port: 123456789012345678901234567890", "port: integer 123456789012345678901234567890 does not fit in 64 bits"),
-    ("port: 2024-01-01", "port: 2024-01-01 is read by YAML as a date: quote it if text is meant"),
-    ("port: !!binary aGVsbG8=", "port: unsupported YAML: tag 'tag:yaml.org,2002:binary' is not allowed"),
-    ("port: 010", "port: 010 is read by YAML 1.1 as the number 8: write the number without leading zeros, colons or underscores, "
-                  "or quote '010' if text is meant"),
-    ("port: 12:30", "port: 12:30 is read by YAML 1.1 as the number 750: write the number without leading zeros, colons or "
-                    "underscores, or quote '12:30' if text is meant"),
-    ("port: .nan", "port: .nan is not a finite number"),
-])
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        (
+            "port: 123456789012345678901234567890",
+            "port: integer 123456789012345678901234567890 does not fit in 64 bits",
+        ),
+        ("port: 2024-01-01", "port: 2024-01-01 is read by YAML as a date: quote it if text is meant"),
+        ("port: !!binary aGVsbG8=", "port: unsupported YAML: tag 'tag:yaml.org,2002:binary' is not allowed"),
+        (
+            "port: 010",
+            "port: 010 is read by YAML 1.1 as the number 8: write the number without leading zeros, colons or underscores, "
+            "or quote '010' if text is meant",
+        ),
+        (
+            "port: 12:30",
+            "port: 12:30 is read by YAML 1.1 as the number 750: write the number without leading zeros, colons or "
+            "underscores, or quote '12:30' if text is meant",
+        ),
+        ("port: .nan", "port: .nan is not a finite number"),
+    ],
+)
 def test_yaml_scalars_that_would_change_meaning(project, written, message):
     project.edit(AT, "port: 8002", written)
     _fails_with(project, f"{AT}:{_line(project, AT, written)}: {message}")
@@ -299,13 +346,16 @@ def test_a_billion_laughs_document_is_refused_quickly(project):
     import time
 
     laughs = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join(["*" + chr(97 + i)] * 9) + "]\n" for i in range(9))
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join(["*" + chr(97 + i)] * 9) + "]\n" for i in range(9)
+    )
     project.write(AT, laughs)
     start = time.monotonic()
     result = project.build()
     assert time.monotonic() - start < 10
     assert result.returncode == 1
-    assert result.stderr.splitlines()[0].endswith(": (document): aliases expand this document by more than 100,000 values (an alias bomb?)")
+    assert result.stderr.splitlines()[0].endswith(
+        ": (document): aliases expand this document by more than 100,000 values (an alias bomb?)"
+    )
 
 
 def test_deeply_nested_yaml_is_refused_not_a_crash(project):
@@ -328,25 +378,38 @@ def test_very_long_and_deeply_nested_promql(project):
     assert time.monotonic() - start < 20
     lines = result.stderr.splitlines()[:-1]
     prefix = f"{A}:{_line(project, A, long[:60])}: rows[0].panels[0].expr: invalid PromQL: query is "  # counted after substitution
-    assert any(line.startswith(prefix) and line.endswith(f" characters long; at most {MAX_LENGTH:,}") for line in lines), lines
+    assert any(
+        line.startswith(prefix) and line.endswith(f" characters long; at most {MAX_LENGTH:,}") for line in lines
+    ), lines
     assert any(line.startswith(f"{M}:") and f"; at most {MAX_NESTING}" in line for line in lines), lines
     assert "Traceback" not in result.stderr
 
 
 def test_regex_that_prometheus_refuses_is_caught_without_promtool(project):
-    project.edit(A, 'sum(api_gateway_active_connections{job="$job"', 'sum(api_gateway_active_connections{job="$job", instance=~"(?<e>a)"')
+    project.edit(
+        A,
+        'sum(api_gateway_active_connections{job="$job"',
+        'sum(api_gateway_active_connections{job="$job", instance=~"(?<e>a)"',
+    )
     lines = project.build().stderr.splitlines()[:-1]
-    assert any(line.endswith("label 'instance': named group (?<name>...) is not supported by Prometheus's regex engine (RE2): write (?P<name>...)")
-               for line in lines), lines
+    assert any(
+        line.endswith(
+            "label 'instance': named group (?<name>...) is not supported by Prometheus's regex engine (RE2): write (?P<name>...)"
+        )
+        for line in lines
+    ), lines
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not on PATH: the build cannot run it")
 def test_a_function_prometheus_does_not_have_is_caught_by_promtool(project):
     expr = 'sum(api_gateway_active_connections{job="$job"})'
-    project.edit(A, f"expr: {expr}", f"expr: sort_by_label({expr}, \"job\")")
+    project.edit(A, f"expr: {expr}", f'expr: sort_by_label({expr}, "job")')
     line = _line(project, A, "sort_by_label")
-    _fails_with(project, f"{A}:{line}: rows[0].panels[0].expr: Prometheus rejects this query (promtool): 1:1: parse error: "
-                         'unknown function with name "sort_by_label"')
+    _fails_with(
+        project,
+        f"{A}:{line}: rows[0].panels[0].expr: Prometheus rejects this query (promtool): 1:1: parse error: "
+        'unknown function with name "sort_by_label"',
+    )
 
 
 def test_dollar_in_provisioning_text_is_escaped(project):
@@ -360,8 +423,11 @@ def test_dollar_in_provisioning_text_is_escaped(project):
 
 def test_only_allowlisted_environment_variables(project):
     project.edit(D, "url_env: MIMIR_URL", "url_env: GF_SECURITY_ADMIN_PASSWORD")
-    _fails_with(project, f'{D}:{_line(project, D, "GF_SECURITY")}: datasources.metrics.url_env: "GF_SECURITY_ADMIN_PASSWORD" is not one of '
-                         "MIMIR_URL, LOKI_URL, TEMPO_URL")
+    _fails_with(
+        project,
+        f'{D}:{_line(project, D, "GF_SECURITY")}: datasources.metrics.url_env: "GF_SECURITY_ADMIN_PASSWORD" is not one of '
+        "MIMIR_URL, LOKI_URL, TEMPO_URL",
+    )
 
 
 def test_two_titles_whose_ids_collide_are_reported_truthfully(project):
@@ -369,8 +435,11 @@ def test_two_titles_whose_ids_collide_are_reported_truthfully(project):
     # file and its first two panels are given those titles, whatever they are called today.
     row = "Authentication & rate limiting"
     lines = yaml_lines(project.file(A).read_text(encoding="utf-8"))
-    for path, title in ((("rows", 0, "title"), row), (("rows", 0, "panels", 0, "title"), "Panel uejgtcuo"),
-                        (("rows", 0, "panels", 1, "title"), "Panel iiwucoup")):
+    for path, title in (
+        (("rows", 0, "title"), row),
+        (("rows", 0, "panels", 0, "title"), "Panel uejgtcuo"),
+        (("rows", 0, "panels", 1, "title"), "Panel iiwucoup"),
+    ):
         line = line_of_path(lines, path)
         text = project.file(A).read_text(encoding="utf-8").split("\n")[line - 1]
         replace_whole_line(project.file(A), line, text.split("title:")[0] + f"title: {title}")
@@ -379,5 +448,7 @@ def test_two_titles_whose_ids_collide_are_reported_truthfully(project):
 
     assert stable_id(row, "Panel uejgtcuo") == stable_id(row, "Panel iiwucoup")
     lines = project.build().stderr.splitlines()[:-1]
-    assert f"{A}:{second}: rows[0].panels[1].title: title 'Panel iiwucoup' gets panel id {stable_id(row, 'Panel iiwucoup')}, the id of " \
-           f"'Panel uejgtcuo' ({A}:{first}) (ids are a hash of row and title): change either title slightly" in lines
+    assert (
+        f"{A}:{second}: rows[0].panels[1].title: title 'Panel iiwucoup' gets panel id {stable_id(row, 'Panel iiwucoup')}, the id of "
+        f"'Panel uejgtcuo' ({A}:{first}) (ids are a hash of row and title): change either title slightly" in lines
+    )

@@ -46,7 +46,9 @@ def expected_lines(case: str, root: Path, landed: dict[str, list[int]]) -> list[
 
     def edit_line(rel: str, n: str) -> int:
         edits = landed.get(rel)
-        assert edits and len(edits) >= int(n or 1), f"corpus/{case}: expected.txt names edit {n or 1} of {rel}, which the patch does not make"
+        assert edits and len(edits) >= int(n or 1), (
+            f"corpus/{case}: expected.txt names edit {n or 1} of {rel}, which the patch does not make"
+        )
         return edits[int(n or 1) - 1]
 
     out = []
@@ -56,7 +58,11 @@ def expected_lines(case: str, root: Path, landed: dict[str, list[int]]) -> list[
         def fill(match: re.Match, rel=rel) -> str:
             kind, n, text, file = match.groups()
             if text is not None:
-                found = [i for i, line in enumerate((root / file).read_text(encoding="utf-8").splitlines(), 1) if text in line]
+                found = [
+                    i
+                    for i, line in enumerate((root / file).read_text(encoding="utf-8").splitlines(), 1)
+                    if text in line
+                ]
                 assert found, f"corpus/{case}: {text!r} is not in {file}"
                 return str(found[0])
             line = edit_line(rel, n)
@@ -65,9 +71,9 @@ def expected_lines(case: str, root: Path, landed: dict[str, list[int]]) -> list[
         message = PLACEHOLDER.sub(fill, template)
         match = LINE.search(message)
         if match:
-            where = message[match.end():].removeprefix(": ").split(": ", 1)[0]
+            where = message[match.end() :].removeprefix(": ").split(": ", 1)[0]
             base = edit_line(rel, "") if where == "(document)" else line_of_path(lines_of(rel), parse_path(where))
-            message = message[: match.start()] + str(base + int(match.group(1) or 0)) + message[match.end():]
+            message = message[: match.start()] + str(base + int(match.group(1) or 0)) + message[match.end() :]
         out.append(message)
     return out
 

@@ -47,7 +47,13 @@ def deploy(out: Path, provisioning: Path) -> None:
 
 
 def build_into(root: Path, out: Path) -> None:
-    result = subprocess.run([sys.executable, str(root / "build.py"), "--out", str(out)], cwd=root, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(root / "build.py"), "--out", str(out)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -73,8 +79,10 @@ def test_the_deploy_keeps_other_files_of_the_provisioning_folder(deployed):
 
 
 def test_a_redeploy_after_removing_a_service_leaves_no_trace_of_it(project, tmp_path):
-    project.write("values/services/zz-test-deploy.yaml",
-                  "service: zz-test-deploy\ntitle: Zz Test Deploy\nport: 65520\ndescription: A service that is removed again.\nrows: []\n")
+    project.write(
+        "values/services/zz-test-deploy.yaml",
+        "service: zz-test-deploy\ntitle: Zz Test Deploy\nport: 65520\ndescription: A service that is removed again.\nrows: []\n",
+    )
     provisioning = tmp_path / "provisioning"
     provisioning.mkdir()
     build_into(project.path, project.path / "out")
@@ -85,7 +93,9 @@ def test_a_redeploy_after_removing_a_service_leaves_no_trace_of_it(project, tmp_
     deploy(project.path / "out", provisioning)
     assert not list(provisioning.rglob("zz-test-deploy.json"))
     copied = sorted(p.relative_to(provisioning).as_posix() for p in provisioning.rglob("*") if p.is_file())
-    built = sorted(p.relative_to(project.path / "out").as_posix() for p in (project.path / "out").rglob("*") if p.is_file())
+    built = sorted(
+        p.relative_to(project.path / "out").as_posix() for p in (project.path / "out").rglob("*") if p.is_file()
+    )
     assert copied == built, "after a redeploy the folder holds exactly the new build"
 
 
@@ -93,8 +103,16 @@ def test_a_build_never_replaces_a_provisioning_folder_it_was_copied_into(deploye
     """cp copies the manifest too; a later `--out` at Grafana's folder must not take the other files with it."""
     provisioning, _ = deployed
     before = {p: p.read_bytes() for p in provisioning.rglob("*") if p.is_file()}
-    result = subprocess.run([sys.executable, str(ROOT / "build.py"), "--out", str(provisioning)], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1 and "datasources/other-team.yaml" in result.stderr and "Traceback" not in result.stderr
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), "--out", str(provisioning)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (
+        result.returncode == 1 and "datasources/other-team.yaml" in result.stderr and "Traceback" not in result.stderr
+    )
     assert {p: p.read_bytes() for p in provisioning.rglob("*") if p.is_file()} == before
 
 
@@ -129,7 +147,9 @@ def test_the_provider_reads_the_copied_dashboards_into_the_alert_rules_folder(de
     services = sorted((ROOT / "values" / "services").glob("*.yaml"))
     assert len(dashboards) == len(services) + 1, "every service dashboard and the overview"
     folders = {g["folder"] for doc in documents(provisioning / "alerting").values() for g in doc.get("groups", [])}
-    assert folders == {provider["folder"]} == {defaults["grafana"]["folder"]}, "dashboards and alert rules share one folder"
+    assert folders == {provider["folder"]} == {defaults["grafana"]["folder"]}, (
+        "dashboards and alert rules share one folder"
+    )
     assert not provider["options"]["foldersFromFilesStructure"] and not provider["allowUiUpdates"]
 
 
@@ -163,7 +183,9 @@ def test_no_address_or_secret_is_in_the_files_only_the_allowed_environment_varia
         expanded = yaml.safe_dump(document).replace("$$", "")
         named = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", expanded))
         assert named <= RECEIVER_ENV | DATASOURCE_ENV, f"{path.name} reads {sorted(named)} from Grafana's environment"
-        assert "://" not in expanded and "@" not in expanded, f"{path.name}: addresses and URLs belong in Grafana's environment"
+        assert "://" not in expanded and "@" not in expanded, (
+            f"{path.name}: addresses and URLs belong in Grafana's environment"
+        )
 
 
 def test_renaming_the_platform_is_an_edit_of_values_only(project):

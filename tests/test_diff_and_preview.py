@@ -25,14 +25,22 @@ def _subject() -> tuple[str, dict, int]:
     """The dashboard the examples below edit, from values/: the README's api-gateway while it has what they
     need (two rows of its own, a variable over a metric, a plain stat panel), else the first service that has.
     Returns (service, its values, the index of that stat panel in its first row)."""
-    docs = {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "values" / "services").glob("*.yaml"))}
+    docs = {
+        p.stem: yaml.safe_load(p.read_text(encoding="utf-8"))
+        for p in sorted((ROOT / "values" / "services").glob("*.yaml"))
+    }
     for service in sorted(docs, key=lambda s: s != "api-gateway"):
         doc = docs[service]
         rows = doc.get("rows") or []
         if len(rows) < 2 or not any("metric" in v for v in doc.get("variables", [])):
             continue
         for i, p in enumerate(rows[0]["panels"]):
-            if p["type"] == "stat" and "expr" in p and "unit" in p and not {"thresholds", "legend", "datasource", "mappings"} & set(p):
+            if (
+                p["type"] == "stat"
+                and "expr" in p
+                and "unit" in p
+                and not {"thresholds", "legend", "datasource", "mappings"} & set(p)
+            ):
                 return service, doc, i
     pytest.skip("no service has two rows, a metric variable and a plain stat panel", allow_module_level=True)
 
@@ -57,7 +65,11 @@ def panel(dashboard: dict, title: str) -> dict:
 
 def holder(dashboard: dict, title: str) -> list:
     """The list that holds the panel: the dashboard's, or a collapsed row's."""
-    return next(lst for lst in [dashboard["panels"], *(p.get("panels", []) for p in dashboard["panels"])] if any(p.get("title") == title for p in lst))
+    return next(
+        lst
+        for lst in [dashboard["panels"], *(p.get("panels", []) for p in dashboard["panels"])]
+        if any(p.get("title") == title for p in lst)
+    )
 
 
 def test_no_change_reports_nothing(api, tree):
@@ -80,14 +92,18 @@ def test_added_and_removed_panels(api, tree):
 def test_a_pure_reorder_is_only_moved_and_ids_and_positions_are_noise(api, tree):
     top = api["panels"]
     header = next(i for i, p in enumerate(top) if p["type"] == "row")
-    assert top[header + 1]["type"] != "row" and top[header + 2]["type"] != "row", "test setup: the first row shows two panels"
+    assert top[header + 1]["type"] != "row" and top[header + 2]["type"] != "row", (
+        "test setup: the first row shows two panels"
+    )
     i, j = header + 1, header + 2
     top[i], top[j] = top[j], top[i]
     for p in panels_of(api):  # renumber everything and shift the grid: none of it is a change
         p["id"] += 1000
         p["gridPos"]["y"] += 3
     lines = diff_dashboards(tree[API], api)
-    assert lines and all(re.match(rf"- panel \*\*.+\*\* moved within row \*{re.escape(top[header]['title'])}\*$", line) for line in lines)
+    assert lines and all(
+        re.match(rf"- panel \*\*.+\*\* moved within row \*{re.escape(top[header]['title'])}\*$", line) for line in lines
+    )
     assert len(lines) == 1
 
 
@@ -107,17 +123,41 @@ def test_renamed_panel_is_one_rename_not_add_and_remove(api, tree):
 def _changes(p: dict) -> list[tuple[str, object, list[str]]]:
     """(change, edit, expected lines) for each kind of change, on panel p as built."""
     expr, unit, ds = p["targets"][0]["expr"], p["fieldConfig"]["defaults"]["unit"], p["datasource"]["uid"]
-    base = ", ".join(step["color"] for step in p["fieldConfig"]["defaults"]["thresholds"]["steps"])  # a single base colour
+    base = ", ".join(
+        step["color"] for step in p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    )  # a single base colour
     other_unit = "percent" if unit != "percent" else "short"
     return [
-        ("query", lambda q: q["targets"][0].update(expr="sum(up)"),
-         [f"- panel **{TITLE}**: query A changed", "  ```diff", f"  - {expr}", "  + sum(up)", "  ```"]),
-        ("unit", lambda q: q["fieldConfig"]["defaults"].update(unit=other_unit), [f"- panel **{TITLE}**: unit `{unit}` → `{other_unit}`"]),
-        ("thresholds", lambda q: q["fieldConfig"]["defaults"]["thresholds"]["steps"].append({"color": "red", "value": 500}),
-         [f"- panel **{TITLE}**: thresholds `{base}` → `{base}, red from 500`"]),
-        ("legend", lambda q: q["targets"][0].update(legendFormat="{{instance}}"), [f"- panel **{TITLE}**: legend A `__auto` → `{{{{instance}}}}`"]),
-        ("description", lambda q: q.update(description="Zz."), [f"- panel **{TITLE}**: description `{p['description']}` → `Zz.`"]),
-        ("datasource", lambda q: q.update(datasource={"type": "prometheus", "uid": ds + "-eu"}), [f"- panel **{TITLE}**: datasource `{ds}` → `{ds}-eu`"]),
+        (
+            "query",
+            lambda q: q["targets"][0].update(expr="sum(up)"),
+            [f"- panel **{TITLE}**: query A changed", "  ```diff", f"  - {expr}", "  + sum(up)", "  ```"],
+        ),
+        (
+            "unit",
+            lambda q: q["fieldConfig"]["defaults"].update(unit=other_unit),
+            [f"- panel **{TITLE}**: unit `{unit}` → `{other_unit}`"],
+        ),
+        (
+            "thresholds",
+            lambda q: q["fieldConfig"]["defaults"]["thresholds"]["steps"].append({"color": "red", "value": 500}),
+            [f"- panel **{TITLE}**: thresholds `{base}` → `{base}, red from 500`"],
+        ),
+        (
+            "legend",
+            lambda q: q["targets"][0].update(legendFormat="{{instance}}"),
+            [f"- panel **{TITLE}**: legend A `__auto` → `{{{{instance}}}}`"],
+        ),
+        (
+            "description",
+            lambda q: q.update(description="Zz."),
+            [f"- panel **{TITLE}**: description `{p['description']}` → `Zz.`"],
+        ),
+        (
+            "datasource",
+            lambda q: q.update(datasource={"type": "prometheus", "uid": ds + "-eu"}),
+            [f"- panel **{TITLE}**: datasource `{ds}` → `{ds}-eu`"],
+        ),
     ]
 
 
@@ -149,8 +189,10 @@ def test_alert_rule_changes():
     group["rules"][0]["for"] = "17m"
     removed = group["rules"].pop(1)["alert"]
     lines = diff_rules(old, yaml.safe_dump(doc))
-    assert lines == [f"- rule **{removed}** removed from {group['name']}",
-                     f"- rule **{first}** ({group['name']}): for `{was}` → `17m`"]
+    assert lines == [
+        f"- rule **{removed}** removed from {group['name']}",
+        f"- rule **{first}** ({group['name']}): for `{was}` → `17m`",
+    ]
 
 
 def test_dashboards_added_and_removed(tree):
@@ -166,8 +208,12 @@ def test_adding_one_panel_to_a_values_file_is_a_few_lines_naming_it(project):
     before = build(project.path).files
     rel = f"values/services/{SERVICE}.yaml"
     line = line_of_path(yaml_lines(project.file(rel).read_text(encoding="utf-8")), ("rows", 1, "panels"))
-    insert_lines(project.file(rel), line, "      - {type: stat, title: Zz review panel, description: A panel no one would add.,"
-                                          " expr: 'count(up{job=\"$job\"})', unit: short}")
+    insert_lines(
+        project.file(rel),
+        line,
+        "      - {type: stat, title: Zz review panel, description: A panel no one would add.,"
+        " expr: 'count(up{job=\"$job\"})', unit: short}",
+    )
     report, count = diff_trees(before, build(project.path).files)
     assert count == 1
     assert f"- panel **Zz review panel** added to row *{OTHER_ROW}* (stat, short)" in report
@@ -181,9 +227,17 @@ def test_diff_cli_on_two_files_and_check(tmp_path, tree):
     unit = panel(changed, TITLE)["fieldConfig"]["defaults"]["unit"]
     panel(changed, TITLE)["fieldConfig"]["defaults"]["unit"] = "zz-unit"
     new.write_text(json.dumps(changed))
-    run = subprocess.run([sys.executable, str(ROOT / "tools" / "diff.py"), "--files", str(old), str(new), "--check"], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "diff.py"), "--files", str(old), str(new), "--check"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1 and f"- panel **{TITLE}**: unit `{unit}` → `zz-unit`" in run.stdout
-    same = subprocess.run([sys.executable, str(ROOT / "tools" / "diff.py"), "--files", str(old), str(old), "--check"], capture_output=True, text=True)
+    same = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "diff.py"), "--files", str(old), str(old), "--check"],
+        capture_output=True,
+        text=True,
+    )
     assert same.returncode == 0 and "No dashboard or rule changes." in same.stdout
 
 
@@ -206,8 +260,13 @@ def test_preview_draws_every_panel_where_its_gridpos_says(tree):
             if p["type"] == "row":
                 continue
             pos = p["gridPos"]
-            assert any(r.get("width") == str(pos["w"] * COLUMN - 6) and r.get("height") == str(pos["h"] * ROW_UNIT - 6) for r in rects), p["title"]
-            assert any(t and (t == p["title"] or (t.endswith("…") and p["title"].startswith(t[:-1]))) for t in texts), p["title"]
+            assert any(
+                r.get("width") == str(pos["w"] * COLUMN - 6) and r.get("height") == str(pos["h"] * ROW_UNIT - 6)
+                for r in rects
+            ), p["title"]
+            assert any(t and (t == p["title"] or (t.endswith("…") and p["title"].startswith(t[:-1]))) for t in texts), (
+                p["title"]
+            )
 
 
 def test_diff_against_a_git_revision_builds_the_base_from_history(project):
@@ -218,10 +277,23 @@ def test_diff_against_a_git_revision_builds_the_base_from_history(project):
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
         subprocess.run(git + args, cwd=project.path, check=True, capture_output=True)
     rel = f"values/services/{SERVICE}.yaml"
-    line = line_of_path(yaml_lines(project.file(rel).read_text(encoding="utf-8")), ("rows", 0, "panels", INDEX, "title"))
+    line = line_of_path(
+        yaml_lines(project.file(rel).read_text(encoding="utf-8")), ("rows", 0, "panels", INDEX, "title")
+    )
     replace_in_line(project.file(rel), line, TITLE, f"{TITLE} zz renamed")
-    run = subprocess.run([sys.executable, "tools/diff.py", "HEAD", "--check"], cwd=project.path, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "tools/diff.py", "HEAD", "--check"],
+        cwd=project.path,
+        env=project.env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1, run.stderr
     assert f"- panel **{TITLE}** renamed to **{TITLE} zz renamed** (row *{ROW}*)" in run.stdout
     assert (project.path / "build" / "reports" / "diff.md").exists()
-    assert subprocess.run(git + ["status", "--porcelain", "values"], cwd=project.path, capture_output=True, text=True).stdout.strip() == f"M {rel}"
+    assert (
+        subprocess.run(
+            git + ["status", "--porcelain", "values"], cwd=project.path, capture_output=True, text=True
+        ).stdout.strip()
+        == f"M {rel}"
+    )

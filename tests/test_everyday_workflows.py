@@ -30,13 +30,25 @@ SKIPPED = {  # test module -> why the copies do not run it
     "test_hardening.py": "SIGKILL/SIGINT trials and races of real builds: what it checks does not depend on the values",
     "test_live.py": "a Prometheus with 6 hours of synthetic data: a minute per copy (nox -s tests runs it)",
     "test_live_scenarios.py": "a Prometheus per scenario, a minute per copy; its checks of values/scenarios.yaml that need\n"
-                              "  no Prometheus do run (SCENARIO_CHECKS below)",
+    "  no Prometheus do run (SCENARIO_CHECKS below)",
     "test_rules_promtool.py": "promtool test rules over every alert, 25 s per copy (nox -s tests runs it)",
     "test_grammar.py": "Grafana's LogQL/TraceQL grammars from npm, not installed in a fresh copy",
 }
 __doc__ += "".join(f"\n- {name}: {why}" for name, why in SKIPPED.items()) + "\n"
 
-LEFT_OUT = {".git", ".nox", ".venv", "out", "build", ".cache", ".hypothesis", ".pytest_cache", ".ruff_cache", "node_modules", ".out.lock"}
+LEFT_OUT = {
+    ".git",
+    ".nox",
+    ".venv",
+    "out",
+    "build",
+    ".cache",
+    ".hypothesis",
+    ".pytest_cache",
+    ".ruff_cache",
+    "node_modules",
+    ".out.lock",
+}
 SERVICES = ROOT / "values" / "services"
 
 
@@ -54,11 +66,14 @@ def fresh_copy(base: Path) -> Path:
 
 
 def run(copy: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")} | {
+        "PYTHONPATH": str(copy)
+    }  # its own dashkit
     return subprocess.run([sys.executable, *args], cwd=copy, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 # ---- the workflows, as the README tells a user to do them ------------------------------------------
+
 
 def add_a_service(copy: Path) -> str:
     """A values/services file and its metric in the catalog (README: Add a service), under a name and a port
@@ -75,17 +90,26 @@ def add_a_service(copy: Path) -> str:
         "        title: Queued notifications\n"
         "        description: Notifications waiting to be sent right now.\n"
         '        expr: sum(zz_test_notifications_queue_depth{job="$job"})\n'
-        "        unit: short\n", encoding="utf-8")
+        "        unit: short\n",
+        encoding="utf-8",
+    )
     catalog = copy / "values/metrics.yaml"
     text = catalog.read_text(encoding="utf-8")
     assert "\nmetrics:\n" in text
-    catalog.write_text(text.replace("\nmetrics:\n", "\nmetrics:\n"
-                                    "  zz_test_notifications_queue_depth:\n"
-                                    "    type: gauge\n"
-                                    "    service: zz-test-notifications\n"
-                                    "    spec: false\n"
-                                    "    help: Notifications waiting to be sent.\n"
-                                    "    synthetic: {min: 0, max: 20}\n", 1), encoding="utf-8")
+    catalog.write_text(
+        text.replace(
+            "\nmetrics:\n",
+            "\nmetrics:\n"
+            "  zz_test_notifications_queue_depth:\n"
+            "    type: gauge\n"
+            "    service: zz-test-notifications\n"
+            "    spec: false\n"
+            "    help: Notifications waiting to be sent.\n"
+            "    synthetic: {min: 0, max: 20}\n",
+            1,
+        ),
+        encoding="utf-8",
+    )
     return "services/zz-test-notifications.json"
 
 
@@ -138,7 +162,7 @@ def remove_a_service(copy: Path) -> str:
             node = doc
             for part in where:  # keys as written; one YAML 1.1 reads otherwise (on, 1) is not a node pick() wants
                 node = node.get(part) if isinstance(node, dict) else node[part] if isinstance(node, list) else None
-            if where and pick(where, node, "\n".join(split[first - 1:last])):
+            if where and pick(where, node, "\n".join(split[first - 1 : last])):
                 spans.append((first, last))
         path.write_text(drop_lines(text, spans), encoding="utf-8")
 
@@ -151,20 +175,48 @@ def remove_a_service(copy: Path) -> str:
         if not more:
             break
         gone |= more
-    edit("values/rules.yaml", lambda where, node, text: len(where) == 2 and isinstance(where[1], int) and mentions(text, gone))
+    edit(
+        "values/rules.yaml",
+        lambda where, node, text: len(where) == 2 and isinstance(where[1], int) and mentions(text, gone),
+    )
     job = f'job="{service}"'
-    panel_rows = ["values/overview.yaml", "values/standard.yaml", *(f"values/services/{p.name}" for p in (copy / "values/services").glob("*.yaml"))]
+    panel_rows = [
+        "values/overview.yaml",
+        "values/standard.yaml",
+        *(f"values/services/{p.name}" for p in (copy / "values/services").glob("*.yaml")),
+    ]
     for rel in panel_rows:
         doc = yaml.safe_load((copy / rel).read_text(encoding="utf-8"))
         for key in ("rows", "leading_rows", "trailing_rows"):
-            emptied = {i for i, row in enumerate(doc.get(key) or []) if all(mentions(str(p), gone) or job in str(p) for p in row.get("panels") or [])}
-            edit(rel, lambda where, node, text, key=key, emptied=emptied: (
-                (len(where) == 2 and where[0] == key and where[1] in emptied)
-                or (len(where) == 4 and where[0] == key and where[2] == "panels" and (mentions(text, gone) or job in text))))
-    edit("values/scenarios.yaml", lambda where, node, text: (
-        (len(where) == 4 and where[2] in ("events", "alerts") and isinstance(node, dict)
-         and (node.get("service") == service or node.get("metric") in gone))
-        or (len(where) == 4 and where[2] == "gauges" and where[3] in gone)))
+            emptied = {
+                i
+                for i, row in enumerate(doc.get(key) or [])
+                if all(mentions(str(p), gone) or job in str(p) for p in row.get("panels") or [])
+            }
+            edit(
+                rel,
+                lambda where, node, text, key=key, emptied=emptied: (
+                    (len(where) == 2 and where[0] == key and where[1] in emptied)
+                    or (
+                        len(where) == 4
+                        and where[0] == key
+                        and where[2] == "panels"
+                        and (mentions(text, gone) or job in text)
+                    )
+                ),
+            )
+    edit(
+        "values/scenarios.yaml",
+        lambda where, node, text: (
+            (
+                len(where) == 4
+                and where[2] in ("events", "alerts")
+                and isinstance(node, dict)
+                and (node.get("service") == service or node.get("metric") in gone)
+            )
+            or (len(where) == 4 and where[2] == "gauges" and where[3] in gone)
+        ),
+    )
     path = copy / "values/scenarios.yaml"  # names of its metrics in flow lists such as absent_metrics: [a, b]
     text = path.read_text(encoding="utf-8")
     for name in gone:
@@ -188,7 +240,11 @@ def keep_a_backlog_in_the_incident(path: Path) -> None:
     for name, scenario in doc["scenarios"].items():
         for i, alert in enumerate(scenario.get("alerts") or []):
             if alert["alert"].endswith("Backlog") and alert["service"] not in busy and name != "incident":
-                j = next(j for j, e in enumerate(scenario["events"]) if e["service"] == alert["service"] and e["kind"] == "gauge")
+                j = next(
+                    j
+                    for j, e in enumerate(scenario["events"])
+                    if e["service"] == alert["service"] and e["kind"] == "gauge"
+                )
                 event_line = split[lines[("scenarios", name, "events", j)][0] - 1]
                 alert_line = split[lines[("scenarios", name, "alerts", i)][0] - 1]
                 last_event = lines[("scenarios", "incident", "events", len(incident["events"]) - 1)][1]
@@ -217,7 +273,12 @@ def rename_a_panel(copy: Path) -> str:
     return f"services/{service}.json"
 
 
-WORKFLOWS = {"add-a-service": add_a_service, "add-a-panel": add_a_panel, "remove-a-service": remove_a_service, "rename-a-panel": rename_a_panel}
+WORKFLOWS = {
+    "add-a-service": add_a_service,
+    "add-a-panel": add_a_panel,
+    "remove-a-service": remove_a_service,
+    "rename-a-panel": rename_a_panel,
+}
 
 
 SCENARIO_CHECKS = [  # the tests of test_live_scenarios.py that read values/scenarios.yaml and need no Prometheus
@@ -238,9 +299,23 @@ def workflow(name: str, base: Path) -> dict:
     copy = fresh_copy(base)
     changed = WORKFLOWS[name](copy)
     steps, seconds = {}, {}
-    for step, args in (("build", ["build.py"]),
-                       ("snapshots", ["-m", "pytest", "tests/test_snapshots.py", "tests/test_diff_and_preview.py", "--snapshot-update", "-q", "-p", "no:cacheprovider"]),
-                       ("tests", ["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *suite(copy)])):
+    for step, args in (
+        ("build", ["build.py"]),
+        (
+            "snapshots",
+            [
+                "-m",
+                "pytest",
+                "tests/test_snapshots.py",
+                "tests/test_diff_and_preview.py",
+                "--snapshot-update",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ],
+        ),
+        ("tests", ["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *suite(copy)]),
+    ):
         began = time.monotonic()
         steps[step] = run(copy, *args)
         seconds[step] = round(time.monotonic() - began, 1)
@@ -285,7 +360,9 @@ def test_add_a_service(runs):
     outcome = runs["add-a-service"].result()
     assert_green(outcome)
     assert outcome["changed"] in dashboards_of(outcome["copy"])
-    assert any("zz-test-notifications" in name for name in snapshot_names(outcome["copy"])), "nox -s snapshots took in its dashboard"
+    assert any("zz-test-notifications" in name for name in snapshot_names(outcome["copy"])), (
+        "nox -s snapshots took in its dashboard"
+    )
 
 
 def test_add_a_panel(runs):
@@ -301,7 +378,9 @@ def test_remove_a_service(runs):
     assert_green(outcome)
     gone = outcome["changed"]
     assert gone not in dashboards_of(outcome["copy"])
-    assert not [n for n in snapshot_names(outcome["copy"]) if Path(gone).stem in n], "nox -s snapshots dropped its snapshot"
+    assert not [n for n in snapshot_names(outcome["copy"]) if Path(gone).stem in n], (
+        "nox -s snapshots dropped its snapshot"
+    )
 
 
 def test_rename_a_panel(runs):

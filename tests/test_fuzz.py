@@ -20,8 +20,38 @@ from hypothesis import strategies as st
 from dashkit.pipeline import BuildFailed, build
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
-NASTY = ["\"", "'", "\\", "{{ 7 * 7 }}", "{% raw %}", "{#", "#}", "${DS_MIMIR}", "$job", "|||", "\n", "\r\n", "\t", "\x00", "\x1b[31m",
-         "\u2028", "é", "中文", "🚀", "</script>", "%s", "{}", "[]", ": ", "- ", "&anchor", "*alias", "!!python/object", "---", "..."]
+NASTY = [
+    '"',
+    "'",
+    "\\",
+    "{{ 7 * 7 }}",
+    "{% raw %}",
+    "{#",
+    "#}",
+    "${DS_MIMIR}",
+    "$job",
+    "|||",
+    "\n",
+    "\r\n",
+    "\t",
+    "\x00",
+    "\x1b[31m",
+    "\u2028",
+    "é",
+    "中文",
+    "🚀",
+    "</script>",
+    "%s",
+    "{}",
+    "[]",
+    ": ",
+    "- ",
+    "&anchor",
+    "*alias",
+    "!!python/object",
+    "---",
+    "...",
+]
 text = st.lists(st.one_of(st.sampled_from(NASTY), st.text(max_size=8)), min_size=1, max_size=6).map("".join)
 
 
@@ -31,27 +61,76 @@ def minimal_project(tmp: Path) -> Path:
         shutil.copytree(ROOT / name, tmp / name, dirs_exist_ok=True)
     (tmp / "values" / "services").mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "values" / "defaults.yaml", tmp / "values" / "defaults.yaml")
-    catalog = {"metrics": {"up": {"type": "gauge", "service": "all", "help": "up"},
-                           "hits_total": {"type": "counter", "service": "all", "help": "hits", "labels": {"kind": ["a"]}}}}
+    catalog = {
+        "metrics": {
+            "up": {"type": "gauge", "service": "all", "help": "up"},
+            "hits_total": {"type": "counter", "service": "all", "help": "hits", "labels": {"kind": ["a"]}},
+        }
+    }
     (tmp / "values" / "metrics.yaml").write_text(yaml.safe_dump(catalog))
     (tmp / "values" / "standard.yaml").write_text("leading_rows: []\ntrailing_rows: []\n")
-    (tmp / "values" / "rules.yaml").write_text("interval: 1m\nrunbook_base_url: https://example.invalid/r\nrecording: []\nalerts: []\nplatform_alerts: []\n")
+    (tmp / "values" / "rules.yaml").write_text(
+        "interval: 1m\nrunbook_base_url: https://example.invalid/r\nrecording: []\nalerts: []\nplatform_alerts: []\n"
+    )
     return tmp
 
 
 def write_values(root: Path, fields: dict) -> None:
-    overview = {"title": fields["overview_title"], "description": fields["overview_description"], "tags": [fields["tag"]],
-                "rows": [{"title": "Health", "panels": [{"type": "stat", "title": "Up", "description": "d", "expr": 'min(up{job=~"$service"})', "unit": "none"}]}]}
+    overview = {
+        "title": fields["overview_title"],
+        "description": fields["overview_description"],
+        "tags": [fields["tag"]],
+        "rows": [
+            {
+                "title": "Health",
+                "panels": [
+                    {
+                        "type": "stat",
+                        "title": "Up",
+                        "description": "d",
+                        "expr": 'min(up{job=~"$service"})',
+                        "unit": "none",
+                    }
+                ],
+            }
+        ],
+    }
     service = {
-        "service": "svc", "title": fields["service_title"], "port": 9000, "description": fields["service_description"],
-        "rows": [{"title": fields["row_title"], "panels": [
-            {"type": "timeseries", "title": fields["panel_title"], "description": fields["panel_description"],
-             "expr": 'sum by (kind) (rate(hits_total{job="$job"}[$__rate_interval]))', "legend": fields["legend"], "unit": "reqps",
-             "links": [{"title": fields["link_title"], "url": fields["link_url"]}]},
-            {"type": "stat", "title": "Up", "description": "d", "expr": 'min(up{job="$job"})', "unit": "none",
-             "mappings": [{"value": 1, "text": fields["mapping_text"]}]},
-            {"type": "text", "title": "Notes", "description": "d", "content": fields["content"], "unit": "none"},
-        ]}],
+        "service": "svc",
+        "title": fields["service_title"],
+        "port": 9000,
+        "description": fields["service_description"],
+        "rows": [
+            {
+                "title": fields["row_title"],
+                "panels": [
+                    {
+                        "type": "timeseries",
+                        "title": fields["panel_title"],
+                        "description": fields["panel_description"],
+                        "expr": 'sum by (kind) (rate(hits_total{job="$job"}[$__rate_interval]))',
+                        "legend": fields["legend"],
+                        "unit": "reqps",
+                        "links": [{"title": fields["link_title"], "url": fields["link_url"]}],
+                    },
+                    {
+                        "type": "stat",
+                        "title": "Up",
+                        "description": "d",
+                        "expr": 'min(up{job="$job"})',
+                        "unit": "none",
+                        "mappings": [{"value": 1, "text": fields["mapping_text"]}],
+                    },
+                    {
+                        "type": "text",
+                        "title": "Notes",
+                        "description": "d",
+                        "content": fields["content"],
+                        "unit": "none",
+                    },
+                ],
+            }
+        ],
     }
     for rel, doc in (("values/overview.yaml", overview), ("values/services/svc.yaml", service)):
         # Double-quoted scalars: every character survives YAML (a plain scalar folds NEL, tabs, ...).
@@ -60,8 +139,21 @@ def write_values(root: Path, fields: dict) -> None:
         (root / rel).write_text(text, encoding="utf-8")
 
 
-FIELDS = ["overview_title", "overview_description", "tag", "service_title", "service_description", "row_title", "panel_title",
-          "panel_description", "legend", "link_title", "link_url", "mapping_text", "content"]
+FIELDS = [
+    "overview_title",
+    "overview_description",
+    "tag",
+    "service_title",
+    "service_description",
+    "row_title",
+    "panel_title",
+    "panel_description",
+    "legend",
+    "link_title",
+    "link_url",
+    "mapping_text",
+    "content",
+]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +161,12 @@ def fuzz_root(tmp_path_factory) -> Path:
     return minimal_project(tmp_path_factory.mktemp("fuzz"))
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(fields=st.fixed_dictionaries({name: text for name in FIELDS}))
 def test_any_text_comes_out_verbatim_or_is_rejected_by_field(fuzz_root, fields):
     root = fuzz_root
@@ -91,7 +188,9 @@ def test_any_text_comes_out_verbatim_or_is_rejected_by_field(fuzz_root, fields):
     graph = next(p for p in svc["panels"] if p["type"] == "timeseries")
     assert overview["title"] == fields["overview_title"] and overview["description"] == fields["overview_description"]
     assert fields["tag"] in overview["tags"]
-    assert svc["title"] == fields["service_title"] and svc["description"] == fields["service_description"] + " Port 9000."
+    assert (
+        svc["title"] == fields["service_title"] and svc["description"] == fields["service_description"] + " Port 9000."
+    )
     assert row["title"] == fields["row_title"]
     assert graph["title"] == fields["panel_title"] and graph["description"] == fields["panel_description"]
     assert graph["targets"][0]["legendFormat"] == (fields["legend"] or "__auto")
@@ -101,9 +200,14 @@ def test_any_text_comes_out_verbatim_or_is_rejected_by_field(fuzz_root, fields):
     assert panels["Notes"]["options"]["content"] == fields["content"]
 
 
-yaml_keys = st.one_of(st.sampled_from(["alert", "expr", "for", "on", "yes", "null", "1m", "a.b", "x-y", "ünï", "", " k", "#c"]), st.text(max_size=6))
+yaml_keys = st.one_of(
+    st.sampled_from(["alert", "expr", "for", "on", "yes", "null", "1m", "a.b", "x-y", "ünï", "", " k", "#c"]),
+    st.text(max_size=6),
+)
 yaml_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False), text),
+    st.one_of(
+        st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.floats(allow_nan=False, allow_infinity=False), text
+    ),
     lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(yaml_keys, children, max_size=4)),
     max_leaves=20,
 )

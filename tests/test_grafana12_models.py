@@ -37,7 +37,10 @@ from conftest import ROOT, panels_of
 
 from dashkit.pipeline import build
 
-pytest.importorskip("grafana_foundation_sdk", reason="grafana-foundation-sdk is not installed (pip install -r requirements-test.txt): Grafana 12 models not checked")
+pytest.importorskip(
+    "grafana_foundation_sdk",
+    reason="grafana-foundation-sdk is not installed (pip install -r requirements-test.txt): Grafana 12 models not checked",
+)
 
 with warnings.catch_warnings():
     # The classic (v1) dashboard model warns that v2 exists; v1 is what file provisioning reads, so it is ours.
@@ -77,7 +80,9 @@ def _model_name(cls: type) -> str:
 def _fields(cls: type) -> dict[str, str]:
     """JSON key -> attribute of a model, read from its own decoder: the SDK generates one `if "key" in data:`
     per field, followed by the `args["attribute"]` it fills. A key missing here is one the model never reads."""
-    found = dict(re.findall(r'if "([^"]+)" in data:\s*\n(?:[^\n]*\n)*?\s*args\["(\w+)"\]', inspect.getsource(cls.from_json)))
+    found = dict(
+        re.findall(r'if "([^"]+)" in data:\s*\n(?:[^\n]*\n)*?\s*args\["(\w+)"\]', inspect.getsource(cls.from_json))
+    )
     assert found, f"could not read the fields of {_model_name(cls)}: has the SDK's code generation changed?"
     return found
 
@@ -175,13 +180,20 @@ class Checker:
         if _is_model(obj):
             self.walk_model(ours, obj, back, where, path)
         elif isinstance(obj, cogruntime.UnknownDataquery):
-            self.add(where, path, "NO MODEL", f"no query model for datasource type {ours.get('datasource', {}).get('type')!r}")
+            self.add(
+                where,
+                path,
+                "NO MODEL",
+                f"no query model for datasource type {ours.get('datasource', {}).get('type')!r}",
+            )
         elif isinstance(ours, list) and isinstance(obj, list):
             item = _item_hint(hint, list)
             for i, (o, d, b) in enumerate(zip(ours, obj, back if isinstance(back, list) else [], strict=False)):
                 self.walk(o, d, b, item, where, f"{path}[{i}]")
             if not isinstance(back, list) or len(back) < len(ours):
-                self.add(where, path, "DROPPED", f"{len(ours)} items in, {len(back) if isinstance(back, list) else 0} out")
+                self.add(
+                    where, path, "DROPPED", f"{len(ours)} items in, {len(back) if isinstance(back, list) else 0} out"
+                )
         elif isinstance(ours, dict) and isinstance(obj, dict):
             model = _strip_optional(hint)
             if isinstance(model, type) and callable(getattr(model, "from_json", None)):
@@ -231,13 +243,23 @@ class Checker:
             self.add(where, "options", "NO MODEL", f"no options model for panel type {ours.get('type')!r}")
         custom = ours.get("fieldConfig", {}).get("defaults", {}).get("custom")
         if custom and (config is None or config.field_config_from_json_hook is None):
-            self.add(where, "fieldConfig.defaults.custom", "NO MODEL", f"no field config model for panel type {ours.get('type')!r}")
+            self.add(
+                where,
+                "fieldConfig.defaults.custom",
+                "NO MODEL",
+                f"no field config model for panel type {ours.get('type')!r}",
+            )
         panel_type = (ours.get("datasource") or {}).get("type", "")
         for i, target in enumerate(ours.get("targets", [])):
             own = (target.get("datasource") or {}).get("type", panel_type)
             if own != panel_type:
                 # Grafana runs a target with its own datasource; the SDK decodes it with the panel's.
-                self.add(where, f"targets[{i}].datasource.type", "TYPE", f"{own!r} under a {panel_type!r} panel: decoded with the wrong model")
+                self.add(
+                    where,
+                    f"targets[{i}].datasource.type",
+                    "TYPE",
+                    f"{own!r} under a {panel_type!r} panel: decoded with the wrong model",
+                )
 
 
 def check_dashboard(path: str, data: dict) -> list[Finding]:
@@ -261,12 +283,20 @@ def check_alerting(path: str, document: dict) -> list[Finding]:
         for rule in group.get("rules", []):
             api = {k: v for k, v in rule.items() if k not in ("dashboardUid", "panelId")}
             links = {"__dashboardUid__": rule.get("dashboardUid"), "__panelId__": rule.get("panelId")}
-            api["annotations"] = {**rule.get("annotations", {}), **{k: str(v) for k, v in links.items() if v is not None}}
+            api["annotations"] = {
+                **rule.get("annotations", {}),
+                **{k: str(v) for k, v in links.items() if v is not None},
+            }
             api.update(orgID=group.get("orgId"), ruleGroup=group.get("name"), folderUID=group.get("folder"))
             rules.append(api)
             findings += Checker(f"{path} › {rule.get('title', '(untitled)')}").check(api, alerting.Rule)
         unmapped = {k: v for k, v in group.items() if k not in ("orgId", "name", "folder", "interval", "rules")}
-        api_group = {"title": group.get("name"), "folderUid": group.get("folder"), "interval": _seconds(group.get("interval", "")), **unmapped}
+        api_group = {
+            "title": group.get("name"),
+            "folderUid": group.get("folder"),
+            "interval": _seconds(group.get("interval", "")),
+            **unmapped,
+        }
         findings += Checker(f"{path} › group {group.get('name')}").check(api_group, alerting.RuleGroup)
     return findings
 
@@ -279,9 +309,12 @@ def check_notifications(path: str, document: dict) -> list[Finding]:
     for point in document.get("contactPoints", []):
         for receiver in point.get("receivers", []):
             findings += Checker(f"{path} › {point.get('name')} › {receiver.get('type')}").check(
-                {**receiver, "name": point.get("name")}, alerting.ContactPoint)
+                {**receiver, "name": point.get("name")}, alerting.ContactPoint
+            )
     for policy in document.get("policies", []):
-        findings += Checker(f"{path} › policy").check({k: v for k, v in policy.items() if k != "orgId"}, alerting.NotificationPolicy)
+        findings += Checker(f"{path} › policy").check(
+            {k: v for k, v in policy.items() if k != "orgId"}, alerting.NotificationPolicy
+        )
     return findings
 
 
@@ -358,7 +391,9 @@ def _is_loki_timeseries(panel: dict) -> bool:
 
 
 def test_a_prometheus_only_field_on_a_loki_query_is_caught(dashboards):
-    path, title, found = _broken(dashboards, _is_loki_timeseries, lambda p: p["targets"][0].update(exemplar=False, format="time_series"))
+    path, title, found = _broken(
+        dashboards, _is_loki_timeseries, lambda p: p["targets"][0].update(exemplar=False, format="time_series")
+    )
     assert found == [
         f"{path} › {title} › targets[0].exemplar: UNKNOWN: not a field of loki.Dataquery",
         f"{path} › {title} › targets[0].format: UNKNOWN: not a field of loki.Dataquery",
@@ -372,13 +407,17 @@ def test_a_misplaced_table_option_and_a_wrong_type_are_caught(dashboards):
         panel["fieldConfig"]["defaults"]["custom"]["width"] = "100px"  # a number of pixels
         panel["targets"][0]["instant"] = "true"
 
-    path, title, found = _broken(dashboards, lambda p: p["type"] == "table" and p["datasource"]["type"] == "prometheus", breakage)
-    assert sorted(found) == sorted([
-        f"{path} › {title} › options.footer.reducers: UNKNOWN: not a field of common.TableFooterOptions",
-        f"{path} › {title} › options.cellHeight: TYPE: 'tall' is not TableCellHeight",
-        f"{path} › {title} › fieldConfig.defaults.custom.width: TYPE: '100px' is not float",
-        f"{path} › {title} › targets[0].instant: TYPE: 'true' is not bool",
-    ])
+    path, title, found = _broken(
+        dashboards, lambda p: p["type"] == "table" and p["datasource"]["type"] == "prometheus", breakage
+    )
+    assert sorted(found) == sorted(
+        [
+            f"{path} › {title} › options.footer.reducers: UNKNOWN: not a field of common.TableFooterOptions",
+            f"{path} › {title} › options.cellHeight: TYPE: 'tall' is not TableCellHeight",
+            f"{path} › {title} › fieldConfig.defaults.custom.width: TYPE: '100px' is not float",
+            f"{path} › {title} › targets[0].instant: TYPE: 'true' is not bool",
+        ]
+    )
 
 
 def test_a_target_under_a_panel_of_another_datasource_is_caught(dashboards):
@@ -386,7 +425,9 @@ def test_a_target_under_a_panel_of_another_datasource_is_caught(dashboards):
         panel["targets"][0]["datasource"] = {"type": "loki", "uid": "loki"}
 
     path, title, found = _broken(dashboards, lambda p: p["type"] == "stat", breakage)
-    assert found == [f"{path} › {title} › targets[0].datasource.type: TYPE: 'loki' under a 'prometheus' panel: decoded with the wrong model"]
+    assert found == [
+        f"{path} › {title} › targets[0].datasource.type: TYPE: 'loki' under a 'prometheus' panel: decoded with the wrong model"
+    ]
 
 
 def test_a_null_is_dropped_and_an_unknown_dashboard_key_is_caught(dashboards):
@@ -407,5 +448,8 @@ def test_a_rule_field_the_model_refuses_is_caught(built):
     rule["noDataState"] = "Silence"  # not one of OK, Alerting, NoData, KeepLast
     rule["data"][0]["model"]["exemplar"] = "yes"
     found = [str(f) for f in check_alerting(path, document)]
-    assert f"{path} › {rule['title']} › noDataState: TYPE: 'Silence' is not one of 'OK', 'Alerting', 'NoData', 'KeepLast'" in found
+    assert (
+        f"{path} › {rule['title']} › noDataState: TYPE: 'Silence' is not one of 'OK', 'Alerting', 'NoData', 'KeepLast'"
+        in found
+    )
     assert f"{path} › {rule['title']} › data[0].model.exemplar: TYPE: 'yes' is not bool" in found

@@ -14,14 +14,26 @@ import pytest
 from conftest import ROOT, panels_of
 from jsonschema import Draft7Validator
 
-SCHEMA_DIR = Path(os.environ.get("GRAFANA_SCHEMA_DIR", ROOT.parent / "shared" / "grafana-schema" / "grafana-foundation-sdk" / "v0.0.18" / "jsonschema"))
+SCHEMA_DIR = Path(
+    os.environ.get(
+        "GRAFANA_SCHEMA_DIR",
+        ROOT.parent / "shared" / "grafana-schema" / "grafana-foundation-sdk" / "v0.0.18" / "jsonschema",
+    )
+)
 pytestmark = pytest.mark.skipif(
     not SCHEMA_DIR.is_dir(),
     reason=f"Grafana's published schemas are not at {SCHEMA_DIR} (set GRAFANA_SCHEMA_DIR): conformance not checked",
 )
 PANEL_SCHEMA_FILE = {
-    "timeseries": "timeseries", "stat": "stat", "gauge": "gauge", "bargauge": "bargauge", "table": "table",
-    "piechart": "piechart", "logs": "logs", "text": "text", "nodeGraph": "nodegraph",
+    "timeseries": "timeseries",
+    "stat": "stat",
+    "gauge": "gauge",
+    "bargauge": "bargauge",
+    "table": "table",
+    "piechart": "piechart",
+    "logs": "logs",
+    "text": "text",
+    "nodeGraph": "nodegraph",
 }
 
 

@@ -32,7 +32,12 @@ def snapshot_tree(project) -> dict[str, bytes] | None:
 
 def leftovers(*folders: Path) -> list[str]:
     """What a build left beside out/ or the docs besides the lock file: staging folders, staged docs."""
-    return sorted(p.name for folder in folders for p in folder.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock") and p.name != ".cache")
+    return sorted(
+        p.name
+        for folder in folders
+        for p in folder.iterdir()
+        if p.name.startswith(".") and not p.name.endswith(".lock") and p.name != ".cache"
+    )
 
 
 def docs_of(project) -> dict[str, bytes]:
@@ -80,8 +85,12 @@ def test_a_killed_build_leaves_the_old_or_the_new_tree(project):
             project.write(EXTRA, SEARCH)
         else:
             (project.path / EXTRA).unlink(missing_ok=True)
-        proc = subprocess.Popen([sys.executable, str(project.path / "build.py")], cwd=project.path,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, str(project.path / "build.py")],
+            cwd=project.path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.02, 0.3))  # the build takes about 0.2-0.3 s: most kills land mid-build
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -101,16 +110,28 @@ def test_rebuilds_in_fresh_processes_are_byte_identical(project, tmp_path):
     for seed in range(REBUILDS):
         out = tmp_path / f"out-{seed}"
         env = dict(os.environ, PYTHONHASHSEED=str(seed * 7919 % 4294967295))
-        subprocess.run([sys.executable, str(project.path / "build.py"), "--out", str(out)], cwd=project.path, env=env,
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [sys.executable, str(project.path / "build.py"), "--out", str(out)],
+            cwd=project.path,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         files = tuple((p.relative_to(out).as_posix(), p.read_bytes()) for p in sorted(out.rglob("*")) if p.is_file())
         trees.add(files)
     assert len(trees) == 1
 
 
 def start(project, *args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(project.path / "build.py"), *args], cwd=project.path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, str(project.path / "build.py"), *args],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("width", [2, 3])
@@ -131,7 +152,9 @@ def test_concurrent_builds_leave_one_whole_tree(project, width):
             proc.stderr.close()
         assert [code for code, _ in results] == [0] * width, f"trial {trial}: {results}"
         assert not any("Traceback" in err for _, err in results), f"trial {trial}: {results}"
-        assert (snapshot_tree(project), docs_of(project)) == versions[want_b], f"trial {trial}: out/ or docs are not the version just built"
+        assert (snapshot_tree(project), docs_of(project)) == versions[want_b], (
+            f"trial {trial}: out/ or docs are not the version just built"
+        )
         assert leftovers(project.path, project.path / "docs") == [], f"trial {trial}"
 
 
@@ -157,8 +180,12 @@ def test_ctrl_c_exits_130_quietly_and_leaves_a_whole_version(project):
         if proc.returncode != 0:
             assert err == "", f"trial {trial}: Ctrl-C must be quiet, got {err!r}"
         after = (snapshot_tree(project), docs_of(project))
-        which = [next((name for name, v in zip("AB", versions, strict=True) if v[i] == after[i]), "torn") for i in (0, 1)]
-        assert after in versions, f"trial {trial}: out/ is {which[0]} and the docs are {which[1]} ({sorted(after[1])}): {err!r}"
+        which = [
+            next((name for name, v in zip("AB", versions, strict=True) if v[i] == after[i]), "torn") for i in (0, 1)
+        ]
+        assert after in versions, (
+            f"trial {trial}: out/ is {which[0]} and the docs are {which[1]} ({sorted(after[1])}): {err!r}"
+        )
         outcomes["old" if after == before else "new"] += 1
     assert sum(outcomes.values()) == KILL_TRIALS
     print(f"SIGINT trials: {KILL_TRIALS}, out/ and docs {outcomes}, exit codes {dict(sorted(codes.items()))}")
@@ -170,10 +197,16 @@ REFUSALS = {
     "project root": (".", ".: cannot be the output folder: it is the project folder or contains it"),
     "values": ("values", "values: cannot be the output folder: it is inside the project's values/"),
     "inside .git": (".git/objects", ".git/objects: cannot be the output folder: it is inside the project's .git/"),
-    "foreign folder": ("mine", "mine: cannot be the output folder: it is not empty and was not written by this build "
-                               "(no .dashkit-manifest); empty or remove it, or choose another --out"),
+    "foreign folder": (
+        "mine",
+        "mine: cannot be the output folder: it is not empty and was not written by this build "
+        "(no .dashkit-manifest); empty or remove it, or choose another --out",
+    ),
     "a file": ("notes.txt", "notes.txt: cannot be the output folder: it exists and is not a folder"),
-    "missing parent": ("no/such/out", "no/such/out: cannot be the output folder: its parent folder no/such does not exist"),
+    "missing parent": (
+        "no/such/out",
+        "no/such/out: cannot be the output folder: its parent folder no/such does not exist",
+    ),
 }
 
 
@@ -206,13 +239,26 @@ def test_a_symlinked_out_is_followed(project, tmp_path):
 
 def test_modes_are_0755_and_0644_whatever_the_umask(project):
     project.write(EXTRA, SEARCH)  # so the docs are rewritten too
-    result = subprocess.run([sys.executable, "build.py"], cwd=project.path, capture_output=True, text=True,
-                            preexec_fn=lambda: os.umask(0o077), timeout=120)
+    result = subprocess.run(
+        [sys.executable, "build.py"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.umask(0o077),
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     out = project.path / "out"
     modes = {p.relative_to(project.path).as_posix(): p.stat().st_mode & 0o777 for p in [out, *out.rglob("*")]}
-    modes.update({f"docs/{name}": (project.path / "docs" / name).stat().st_mode & 0o777 for name in ("metrics.md", "runbooks.md")})
-    wrong = {path: oct(mode) for path, mode in modes.items() if mode != (0o755 if (project.path / path).is_dir() else 0o644)}
+    modes.update(
+        {
+            f"docs/{name}": (project.path / "docs" / name).stat().st_mode & 0o777
+            for name in ("metrics.md", "runbooks.md")
+        }
+    )
+    wrong = {
+        path: oct(mode) for path, mode in modes.items() if mode != (0o755 if (project.path / path).is_dir() else 0o644)
+    }
     assert wrong == {}
 
 
@@ -243,11 +289,16 @@ def test_a_live_builds_staging_is_never_removed_and_a_held_lock_is_reported(proj
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         env = dict(os.environ, DASHKIT_LOCK_WAIT="0.3")
-        result = subprocess.run([sys.executable, "build.py"], cwd=project.path, capture_output=True, text=True, env=env, timeout=120)
-        assert (result.returncode, result.stderr.splitlines()) == (1, [
-            "out: another build is writing it; waiting (up to 0.3 s)",
-            "out: another build held its lock (.out.lock) for 0.3 s; try again when it is done",
-        ])
+        result = subprocess.run(
+            [sys.executable, "build.py"], cwd=project.path, capture_output=True, text=True, env=env, timeout=120
+        )
+        assert (result.returncode, result.stderr.splitlines()) == (
+            1,
+            [
+                "out: another build is writing it; waiting (up to 0.3 s)",
+                "out: another build held its lock (.out.lock) for 0.3 s; try again when it is done",
+            ],
+        )
         assert live.is_dir() and snapshot_tree(project) == before
     finally:
         os.close(fd)
@@ -263,7 +314,9 @@ def small_fs(tmp_path):
     def mount(size: int) -> Path:
         folder = tmp_path / f"fs{len(mounted)}"
         folder.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip() or done.returncode}")
         mounted.append(folder)

@@ -69,8 +69,16 @@ def servers(tmp_path_factory):
 
 def run(prom, name: str, boards=None, rules=None) -> check.Report:
     boards = boards if boards is not None else [d.json for d in result().dashboards]
-    report = check.run(boards, result().rules, result().catalog, prom, synth.DEFAULT_WINDOW, stats=False,
-                       expect=expectations(result()), scenario=scenario(name))
+    report = check.run(
+        boards,
+        result().rules,
+        result().catalog,
+        prom,
+        synth.DEFAULT_WINDOW,
+        stats=False,
+        expect=expectations(result()),
+        scenario=scenario(name),
+    )
     alerts.evaluate(rules or result().rules, prom, synth.DEFAULT_WINDOW.end, scenario(name), report, result().catalog)
     return report
 
@@ -84,7 +92,9 @@ def panel(dash: dict, title: str) -> dict:
 
 
 @needs_prometheus
-@pytest.mark.parametrize("name", sorted(yaml.safe_load((ROOT / "values" / "scenarios.yaml").read_text(encoding="utf-8"))["scenarios"]))
+@pytest.mark.parametrize(
+    "name", sorted(yaml.safe_load((ROOT / "values" / "scenarios.yaml").read_text(encoding="utf-8"))["scenarios"])
+)
 def test_every_panel_variable_selection_and_alert_holds_in_each_scenario(servers, name):
     report = run(servers(name), name)
     assert [f"{f.where}: {f.message}" for f in report.findings] == []
@@ -99,35 +109,56 @@ def test_the_incident_covers_every_alert_condition_of_the_specification():
     each with its severity, and the absent target."""
     fired = {(a, sev) for a, _, sev in scenario("incident").alerts}
     levels = {r.spec.name: r.spec for r in result().rules.alerts}
-    for name, sev in [("ServiceDown", "critical"), ("HighErrorRate", "critical"), ("ElevatedErrorRate", "warning"),
-                      ("HighLatency", "critical"), ("ElevatedLatency", "warning"), ("HighCpuUsage", "critical"),
-                      ("HighMemoryUsage", "critical"), ("CacheHitRateLow", "warning"), ("TargetMissing", "critical")]:
+    for name, sev in [
+        ("ServiceDown", "critical"),
+        ("HighErrorRate", "critical"),
+        ("ElevatedErrorRate", "warning"),
+        ("HighLatency", "critical"),
+        ("ElevatedLatency", "warning"),
+        ("HighCpuUsage", "critical"),
+        ("HighMemoryUsage", "critical"),
+        ("CacheHitRateLow", "warning"),
+        ("TargetMissing", "critical"),
+    ]:
         assert (name, sev) in fired and levels[name].severity == sev, (
             f"the incident scenario of values/scenarios.yaml no longer fires {name} ({sev}), a condition of the specification: "
-            "if its service was removed, give its event and expected alert to another service")
+            "if its service was removed, give its event and expected alert to another service"
+        )
     assert any(a.endswith("Backlog") and sev == "warning" for a, _, sev in scenario("incident").alerts), (
         "the incident scenario of values/scenarios.yaml fires no queue-backlog alert (the specification's queue depth condition): "
-        "if the service whose queue backed up was removed, back up another service's queue (a gauge event, as in the backlog scenario)")
+        "if the service whose queue backed up was removed, back up another service's queue (a gauge event, as in the backlog scenario)"
+    )
 
 
 @needs_prometheus
 def test_a_ratio_without_its_zero_guard_shows_no_data_on_a_healthy_service(servers):
     dash = board("API Gateway")
     target = panel(dash, "Error rate")["targets"][0]
-    target["expr"] = ('sum(rate(http_requests_total{job="$job", status=~"5.."}[$__rate_interval]))'
-                      ' / sum(rate(http_requests_total{job="$job"}[$__rate_interval]))')
+    target["expr"] = (
+        'sum(rate(http_requests_total{job="$job", status=~"5.."}[$__rate_interval]))'
+        ' / sum(rate(http_requests_total{job="$job"}[$__rate_interval]))'
+    )
     found = [f"{f.where}: {f.message}" for f in run(servers("healthy"), "healthy", [dash]).findings]
-    assert "API Gateway › Error rate [A]: empty result: the panel would show No data" in [f.split(" where")[0] for f in found]
+    assert "API Gateway › Error rate [A]: empty result: the panel would show No data" in [
+        f.split(" where")[0] for f in found
+    ]
 
 
 @needs_prometheus
 def test_a_multi_value_filter_without_a_format_matches_nothing_at_all(servers):
     dash = board(next(d.json["title"] for d in result().dashboards if d.kind == "overview"))
-    service_map = next(p for top in dash["panels"] for p in [top, *top.get("panels", [])] if p.get("type") == "nodeGraph")
-    service_map["targets"][0]["serviceMapQuery"] = re.sub(r"\$\{service:\w+\}", "$service", service_map["targets"][0]["serviceMapQuery"])
+    service_map = next(
+        p for top in dash["panels"] for p in [top, *top.get("panels", [])] if p.get("type") == "nodeGraph"
+    )
+    service_map["targets"][0]["serviceMapQuery"] = re.sub(
+        r"\$\{service:\w+\}", "$service", service_map["targets"][0]["serviceMapQuery"]
+    )
     found = [f"{f.where}: {f.message}" for f in run(servers("healthy"), "healthy", [dash]).findings]
-    assert any(f.startswith(f"{dash['title']} › {service_map['title']} [A] with $service = default: client=~'{{") and "matches none of the picked values" in f
-               for f in found), found
+    assert any(
+        f.startswith(f"{dash['title']} › {service_map['title']} [A] with $service = default: client=~'{{")
+        and "matches none of the picked values" in f
+        for f in found
+    ), found
 
 
 @needs_prometheus
@@ -138,7 +169,8 @@ def test_a_rule_that_pages_on_no_data_is_caught_in_the_healthy_scenario(servers)
     rules.alerts = [dataclasses.replace(r, spec=spec) if r is quiet_when_absent else r for r in rules.alerts]
     report = run(servers("healthy"), "healthy", [], rules)
     assert [f"{f.where}: {f.message}" for f in report.findings] == [
-        "alert PlatformFailover (platform): Grafana rule is NoData in healthy, which expects it quiet"]
+        "alert PlatformFailover (platform): Grafana rule is NoData in healthy, which expects it quiet"
+    ]
 
 
 @needs_prometheus
@@ -147,12 +179,15 @@ def test_a_rule_whose_query_answers_nothing_on_a_healthy_service_is_named(server
     never answer (a label typo): on a service that is up and exports the metrics, that is a finding."""
     rules = copy.copy(result().rules)
     memory = next(r for r in rules.alerts if r.spec.name == "HighMemoryUsage" and r.group == "api-gateway")
-    blind = dataclasses.replace(memory, expr=memory.expr.replace('job="api-gateway"', 'job="api-gateway", instance="typo"'))
+    blind = dataclasses.replace(
+        memory, expr=memory.expr.replace('job="api-gateway"', 'job="api-gateway", instance="typo"')
+    )
     rules.alerts = [blind if r is memory else r for r in rules.alerts]
     report = run(servers("healthy"), "healthy", [], rules)
     assert [f"{f.where}: {f.message}" for f in report.findings] == [
         "alert HighMemoryUsage (api-gateway): its query answers nothing in healthy although api-gateway is up and exports what it reads: "
-        "the rule sits in Normal (no data) and could never fire"]
+        "the rule sits in Normal (no data) and could never fire"
+    ]
 
 
 @needs_prometheus
@@ -172,17 +207,31 @@ def test_a_panel_declared_zero_that_shows_another_value_is_named(servers):
     dash = board("API Gateway")
     status = panel(dash, "Status")
     declared = {dash["uid"]: {status["id"]: {"*": {"healthy": "zero"}}}}  # as assembled: "*" is the panel's own
-    report = check.run([dash], None, result().catalog, servers("healthy"), synth.DEFAULT_WINDOW, stats=False,
-                       expect=declared, scenario=scenario("healthy"))
+    report = check.run(
+        [dash],
+        None,
+        result().catalog,
+        servers("healthy"),
+        synth.DEFAULT_WINDOW,
+        stats=False,
+        expect=declared,
+        scenario=scenario("healthy"),
+    )
     assert [f"{f.where}: {f.message}" for f in report.findings if "Status" in f.where] == [
-        "API Gateway › Status [A]: expected 0, last value 1"]
+        "API Gateway › Status [A]: expected 0, last value 1"
+    ]
 
 
 def test_multi_values_are_escaped_as_grafana_escapes_them_for_each_datasource():
     picked = {"model": ["gemini-2.5-flash", "gemini-2.5-pro"], "service": ["api-gateway", "mcp-server"]}
-    assert check.interpolate('x{model=~"$model"}', picked, "prometheus")[0] == 'x{model=~"(gemini-2\\\\.5-flash|gemini-2\\\\.5-pro)"}'
+    assert (
+        check.interpolate('x{model=~"$model"}', picked, "prometheus")[0]
+        == 'x{model=~"(gemini-2\\\\.5-flash|gemini-2\\\\.5-pro)"}'
+    )
     assert check.interpolate('{client=~"$service"}', picked, "tempo")[0] == '{client=~"{api-gateway,mcp-server}"}'
-    assert check.interpolate('{client=~"${service:regex}"}', picked, "tempo")[0] == '{client=~"(api-gateway|mcp-server)"}'
+    assert (
+        check.interpolate('{client=~"${service:regex}"}', picked, "tempo")[0] == '{client=~"(api-gateway|mcp-server)"}'
+    )
     assert check.interpolate('{client=~"${service:pipe}"}', picked, "tempo")[0] == '{client=~"api-gateway|mcp-server"}'
 
 
@@ -195,7 +244,7 @@ def generated(name: str) -> str:
 
 def test_the_healthy_data_has_no_error_series_at_all():
     text = generated("healthy")
-    assert 'http_requests_total{' in text
+    assert "http_requests_total{" in text
     assert not re.search(r'status="5\d\d"', text)
     for metric in scenario("healthy").absent_metrics:
         assert not re.search(rf"^{metric}(_bucket|_sum|_count)?{{", text, re.M)
@@ -242,18 +291,42 @@ def test_a_scenario_naming_a_missing_service_or_metric_is_one_line_each(project)
     name, i, event = next((n, i, e) for n, i, e in events if e.get("service") in services)
     gname, gi, gauge = next((n, i, e) for n, i, e in events if e["kind"] == "gauge" and (n, i) != (name, i))
     lines = yaml_lines(project.file(rel).read_text(encoding="utf-8"))
-    replace_in_line(project.file(rel), line_of_path(lines, ("scenarios", name, "events", i, "service")),
-                    f"service: {event['service']}", f"service: {event['service'][:-1]}")
-    replace_in_line(project.file(rel), line_of_path(lines, ("scenarios", gname, "events", gi, "metric")),
-                    f"metric: {gauge['metric']}", f"metric: {gauge['metric'][:-1]}")
-    shutil.copytree(ROOT / "tools", project.path / "tools", ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
-    result = subprocess.run([sys.executable, "tools/live_check.py"], cwd=project.path, capture_output=True, text=True, timeout=120)
+    replace_in_line(
+        project.file(rel),
+        line_of_path(lines, ("scenarios", name, "events", i, "service")),
+        f"service: {event['service']}",
+        f"service: {event['service'][:-1]}",
+    )
+    replace_in_line(
+        project.file(rel),
+        line_of_path(lines, ("scenarios", gname, "events", gi, "metric")),
+        f"metric: {gauge['metric']}",
+        f"metric: {gauge['metric'][:-1]}",
+    )
+    shutil.copytree(
+        ROOT / "tools", project.path / "tools", ignore=shutil.ignore_patterns("node_modules", "__pycache__")
+    )
+    result = subprocess.run(
+        [sys.executable, "tools/live_check.py"],
+        cwd=project.path,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     out = result.stderr.splitlines()
     assert all(line.startswith(f"{rel}:") for line in out[:2]), out
-    assert any(line.endswith(f": scenarios.{name}.events[{i}].service: unknown service '{event['service'][:-1]}' (did you mean '{event['service']}'?)")
-               for line in out[:2]), out
-    assert any(line.endswith(f"metric: a gauge event needs a catalog metric (did you mean '{gauge['metric']}'?)") for line in out[:2]), out
+    assert any(
+        line.endswith(
+            f": scenarios.{name}.events[{i}].service: unknown service '{event['service'][:-1]}' (did you mean '{event['service']}'?)"
+        )
+        for line in out[:2]
+    ), out
+    assert any(
+        line.endswith(f"metric: a gauge event needs a catalog metric (did you mean '{gauge['metric']}'?)")
+        for line in out[:2]
+    ), out
     assert out[2] == f"live check not run: 2 problem(s) in {rel}"
 
 
@@ -267,9 +340,18 @@ def test_every_alert_is_expected_to_fire_in_some_scenario():
 @needs_prometheus
 def test_a_time_series_drawn_outside_its_units_range_is_named(servers):
     dash = board("API Gateway")
-    cpu = next(p for top in dash["panels"] for p in [top, *top.get("panels", [])]
-               if p.get("type") == "timeseries" and p["fieldConfig"]["defaults"].get("unit") == "percentunit" and "cpu" in p["targets"][0]["expr"])
+    cpu = next(
+        p
+        for top in dash["panels"]
+        for p in [top, *top.get("panels", [])]
+        if p.get("type") == "timeseries"
+        and p["fieldConfig"]["defaults"].get("unit") == "percentunit"
+        and "cpu" in p["targets"][0]["expr"]
+    )
     cpu["targets"][0]["expr"] = f"100 * ({cpu['targets'][0]['expr']})"  # a share written as a percentage
     found = [f"{f.where}: {f.message}" for f in run(servers("healthy"), "healthy", [dash]).findings]
-    assert found and all(f.startswith(f"API Gateway › {cpu['title']} [A]") and f.endswith("is outside the sensible range of unit percentunit [0, 1]")
-                         for f in found), found
+    assert found and all(
+        f.startswith(f"API Gateway › {cpu['title']} [A]")
+        and f.endswith("is outside the sensible range of unit percentunit [0, 1]")
+        for f in found
+    ), found

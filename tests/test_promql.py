@@ -31,17 +31,26 @@ def test_variable_formats_expand_as_grafana_writes_them():
         'e="{api-gateway,mcp.server}", f="api-gateway", g=~"(api-gateway|mcp\\.server)"}',
         [],
     )
-    assert promql.substitute('x{a=~"${s:regex}"}', {"s": ".*"})[0] == 'x{a=~".*"}', "a custom All value is never escaped"
-    assert promql.variable_references('{client=~"$service"} ${level:regex}') == [("service", None, "$service"), ("level", "regex", "${level:regex}")]
+    assert promql.substitute('x{a=~"${s:regex}"}', {"s": ".*"})[0] == 'x{a=~".*"}', (
+        "a custom All value is never escaped"
+    )
+    assert promql.variable_references('{client=~"$service"} ${level:regex}') == [
+        ("service", None, "$service"),
+        ("level", "regex", "${level:regex}"),
+    ]
 
 
 def test_a_raw_counter_is_refused_where_its_value_is_read_and_allowed_where_only_presence_is(tree):
-
 
     catalog = build(ROOT).catalog
     raw = "counter failover_events_total used without rate() or increase(): its raw value only ever climbs"
     assert promql.check_expr("sum by (component) (failover_events_total)", catalog)[0] == [raw]
     assert promql.check_expr("failover_events_total offset 15m", catalog)[0] == [raw]
     # count() and the right side of unless/and read which series exist: how a first increment is found
-    assert promql.check_expr("count by (component) (failover_events_total unless failover_events_total offset 15m)", catalog)[0] == []
+    assert (
+        promql.check_expr(
+            "count by (component) (failover_events_total unless failover_events_total offset 15m)", catalog
+        )[0]
+        == []
+    )
     assert promql.check_expr("up unless failover_events_total", catalog)[0] == []

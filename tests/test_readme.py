@@ -20,6 +20,8 @@ PREFIX = yaml.safe_load((ROOT / "values" / "defaults.yaml").read_text(encoding="
 
 def as_built(path: str) -> str:
     return path.replace("pyairtable", PREFIX)
+
+
 CI = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
@@ -27,7 +29,9 @@ def shell_lines() -> list[str]:
     """Every command of the README's ```sh blocks, comments dropped."""
     lines = []
     for block in re.findall(r"```sh\n(.*?)```", README, re.S):
-        lines += [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip() and not line.startswith("#")]
+        lines += [
+            line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip() and not line.startswith("#")
+        ]
     return lines
 
 
@@ -36,14 +40,22 @@ def sessions() -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and any("session" in ast.unparse(d) for d in node.decorator_list):
-            explicit = [kw.value.value for d in node.decorator_list if isinstance(d, ast.Call) for kw in d.keywords if kw.arg == "name"]
+            explicit = [
+                kw.value.value
+                for d in node.decorator_list
+                if isinstance(d, ast.Call)
+                for kw in d.keywords
+                if kw.arg == "name"
+            ]
             names.add(explicit[0] if explicit else node.name)
     return names
 
 
 def test_every_session_the_readme_names_exists():
     table = README.split("## Sessions", 1)[1]
-    named = set(re.findall(r"nox (?:-R )?-s ([a-z][a-z0-9_-]*)", README)) | set(re.findall(r"^\| `([a-z]+)`", table, re.M))
+    named = set(re.findall(r"nox (?:-R )?-s ([a-z][a-z0-9_-]*)", README)) | set(
+        re.findall(r"^\| `([a-z]+)`", table, re.M)
+    )
     named |= {n for pair in re.findall(r"^\| `([a-z]+)`, `([a-z]+)`", table, re.M) for n in pair}
     assert named and named <= sessions(), f"README names sessions noxfile.py lacks: {sorted(named - sessions())}"
 
@@ -86,7 +98,9 @@ def test_every_out_file_the_readme_lists_is_one_the_build_writes():
         pattern = re.escape(name).replace(re.escape("<service>"), "[a-z0-9-]+")
         assert any(re.fullmatch(pattern, f) for f in files), f"README lists out/{name}, which the build does not write"
     for name in files:
-        generic = re.sub(r"^dashboards/(\w+)/services/[a-z0-9-]+\.json$", r"dashboards/\1/services/<service>.json", name)
+        generic = re.sub(
+            r"^dashboards/(\w+)/services/[a-z0-9-]+\.json$", r"dashboards/\1/services/<service>.json", name
+        )
         assert generic in listed, f"the build writes out/{name}, which the README's Deploy section does not list"
 
 
@@ -108,7 +122,9 @@ def test_the_readme_panel_example_builds_and_diffs_as_the_readme_shows(project):
     review = README.split("### Review a change", 1)[1]
     shown = as_built(re.search(r"```\n(## .*?)```", review, re.S).group(1)).strip().splitlines()
     body = report.split("\n", 1)[1]  # after the report's own heading, "# Dashboard changes"
-    assert count == 1 and [line for line in shown if line.strip()] == [line for line in body.splitlines() if line.strip()]
+    assert count == 1 and [line for line in shown if line.strip()] == [
+        line for line in body.splitlines() if line.strip()
+    ]
 
 
 def test_the_readme_panel_type_example_is_one_template_file_that_builds(project):
@@ -116,7 +132,11 @@ def test_the_readme_panel_type_example_is_one_template_file_that_builds(project)
     can use, with no other file touched."""
     section = README.split("### A new panel type", 1)[1].split("\n## ", 1)[0]
     project.write("templates/panels/tile.jsonnet", re.search(r"```jsonnet\n(.*?)```", section, re.S).group(1))
-    project.edit("values/overview.yaml", "      - type: stat\n        title: Service status", "      - type: tile\n        title: Service status")
+    project.edit(
+        "values/overview.yaml",
+        "      - type: stat\n        title: Service status",
+        "      - type: tile\n        title: Service status",
+    )
     overview = next(d for d in build(project.path).dashboards if d.kind == "overview")
     tile = next(p for p in overview.json["panels"] if p.get("title") == "Service status")
     assert tile["type"] == "tile" and tile["maxDataPoints"] == 100 and tile["targets"][0]["refId"] == "A"

@@ -35,12 +35,18 @@ def tool(name: str) -> str:
 
 
 def actionlint(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("actionlint"), "-no-color", "-oneline", str(path)], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [tool("actionlint"), "-no-color", "-oneline", str(path)], capture_output=True, text=True, timeout=120
+    )
 
 
 def schema_check(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def broken_copy(tmp_path: Path, old: str, new: str) -> Path:
@@ -61,22 +67,42 @@ def test_the_github_workflow_schema_passes_the_workflow():
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    ("actions/checkout@v6", "actions/checkout@v4", 'runtime "node20" is deprecated'),
-    ("python-version: ${{ matrix.python-version }}", "python-version: ${{ matrix.pyhton-version }}", 'property "pyhton-version" is not defined'),
-    ('node-version: "24"', 'node-verson: "24"', 'input "node-verson" is not defined in action "actions/setup-node@v6"'),
-    ("github.event_name == 'pull_request'", "github.event_nam == 'pull_request'", 'property "event_nam" is not defined'),
-], ids=["node20-action", "matrix-typo", "input-typo", "context-typo"])
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("actions/checkout@v6", "actions/checkout@v4", 'runtime "node20" is deprecated'),
+        (
+            "python-version: ${{ matrix.python-version }}",
+            "python-version: ${{ matrix.pyhton-version }}",
+            'property "pyhton-version" is not defined',
+        ),
+        (
+            'node-version: "24"',
+            'node-verson: "24"',
+            'input "node-verson" is not defined in action "actions/setup-node@v6"',
+        ),
+        (
+            "github.event_name == 'pull_request'",
+            "github.event_nam == 'pull_request'",
+            'property "event_nam" is not defined',
+        ),
+    ],
+    ids=["node20-action", "matrix-typo", "input-typo", "context-typo"],
+)
 def test_actionlint_catches_a_broken_workflow(tmp_path, old, new, message):
     run = actionlint(broken_copy(tmp_path, old, new))
     assert run.returncode == 1 and message in run.stdout, run.stdout + run.stderr
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    ("\n    steps:\n", "\n    step:\n", "'step' was unexpected"),
-    ("timeout-minutes: 30", "timeout-minutes: thirty", "'thirty' is not of type 'number'"),
-    ("\non:\n", "\nwhen:\n", "'on' is a required property"),
-], ids=["unknown-key", "wrong-type", "missing-on"])
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("\n    steps:\n", "\n    step:\n", "'step' was unexpected"),
+        ("timeout-minutes: 30", "timeout-minutes: thirty", "'thirty' is not of type 'number'"),
+        ("\non:\n", "\nwhen:\n", "'on' is a required property"),
+    ],
+    ids=["unknown-key", "wrong-type", "missing-on"],
+)
 def test_the_schema_catches_a_broken_workflow(tmp_path, old, new, message):
     run = schema_check(broken_copy(tmp_path, old, new))
     assert run.returncode == 1 and message in run.stdout, run.stdout + run.stderr
@@ -111,12 +137,16 @@ def test_workflow_sets_up_and_runs_the_readme_commands_and_posts_the_diff():
     assert "github.event_name == 'pull_request'" in comment["if"]
     assert re.findall(r"--body-file (\S+)", comment["run"]) == ["build/reports/diff.md"] * 2
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
-    assert upload["with"]["path"].split() == ["build/preview/", "build/reports/"], "previews and reports, nothing of out/"
+    assert upload["with"]["path"].split() == ["build/preview/", "build/reports/"], (
+        "previews and reports, nothing of out/"
+    )
     checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0, "the diff needs the base revision's history"
     assert any("prometheus" in run and "apt-get install" in run for run in runs)
     text = WORKFLOW.read_text(encoding="utf-8")
-    assert "out/reports" not in text and "out/preview" not in text, "reports and previews are in build/: out/ is deployed whole"
+    assert "out/reports" not in text and "out/preview" not in text, (
+        "reports and previews are in build/: out/ is deployed whole"
+    )
 
 
 def test_workflow_tests_the_oldest_and_the_newest_supported_python():
@@ -127,26 +157,44 @@ def test_workflow_tests_the_oldest_and_the_newest_supported_python():
     versions = [tuple(map(int, v.split("."))) for v in matrix["python-version"]]
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
     oldest = tuple(map(int, re.fullmatch(r">=\s*([\d.]+)", requires).group(1).split(".")))
-    assert min(versions) == (3, 11, 2) and min(versions)[:len(oldest)] == oldest, "Debian 12's 3.11.2, the oldest supported"
+    assert min(versions) == (3, 11, 2) and min(versions)[: len(oldest)] == oldest, (
+        "Debian 12's 3.11.2, the oldest supported"
+    )
     assert max(versions)[:2] >= (3, 14) and job["strategy"]["fail-fast"] is False
     setup = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
     assert setup["with"]["python-version"] == "${{ matrix.python-version }}"
     # One leg posts the diff and keeps the previews: two comments or two artifacts of one name would clash.
     assert [leg for leg in matrix["include"] if leg.get("reports")] == [{"python-version": "3.11.2", "reports": True}]
     for step in job["steps"]:
-        if "nox -s diff" in step.get("run", "") or "nox -s preview" in step.get("run", "") or "gh pr" in step.get("run", "") \
-                or step.get("uses", "").startswith("actions/upload-artifact"):
+        if (
+            "nox -s diff" in step.get("run", "")
+            or "nox -s preview" in step.get("run", "")
+            or "gh pr" in step.get("run", "")
+            or step.get("uses", "").startswith("actions/upload-artifact")
+        ):
             assert step["if"].startswith("matrix.reports"), step
 
 
 def test_the_previews_go_to_build_not_out(project):
     """What the workflow uploads is where the tool writes: build/preview/, none of it in out/ (deployed whole)."""
-    shutil.copytree(ROOT / "tools", project.path / "tools", ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
+    shutil.copytree(
+        ROOT / "tools", project.path / "tools", ignore=shutil.ignore_patterns("node_modules", "__pycache__")
+    )
     project.write("build/preview/services/removed-service.svg", "<svg/>\n")  # a removed dashboard's picture
     project.write("build/preview/diff/base/kept.svg", "<svg/>\n")  # tools/diff.py's, not the preview's to remove
-    run = subprocess.run([sys.executable, "tools/preview.py"], cwd=project.path, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "tools/preview.py"],
+        cwd=project.path,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
-    pictures = sorted(p.relative_to(project.path / "build" / "preview").as_posix() for p in (project.path / "build" / "preview").rglob("*.svg"))
+    pictures = sorted(
+        p.relative_to(project.path / "build" / "preview").as_posix()
+        for p in (project.path / "build" / "preview").rglob("*.svg")
+    )
     dashboards = [line for line in run.stdout.splitlines() if line.endswith(".svg")]
     services = len(list((project.path / "values" / "services").glob("*.yaml")))
     assert len(dashboards) >= 1 + services and all(line.startswith("build/preview/") for line in dashboards), run.stdout

@@ -16,13 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from dashkit.live import check, synth
+from dashkit.live.prometheus import Prometheus
+from dashkit.live.run import prepare
+from dashkit.pipeline import build
 
-from dashkit.live import check, synth  # noqa: E402
-from dashkit.live.prometheus import Prometheus  # noqa: E402
-from dashkit.live.run import prepare  # noqa: E402
-from dashkit.pipeline import build  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 REPEAT = 3
 BUDGET_MS = 250
@@ -61,7 +60,9 @@ def main() -> int:
         dashboards = [json.loads(t) for rel, t in sorted(result.files.items()) if rel.endswith(".json")]
         with Prometheus(tsdb, workdir=workdir) as prom:
             runs = [check.run(dashboards, result.rules, result.catalog, prom, window) for _ in range(REPEAT)]
-            p99 = p99_comparison(prom, window, result.services, check.grafana_intervals(check.DEFAULT_RANGE, window.step))
+            p99 = p99_comparison(
+                prom, window, result.services, check.grafana_intervals(check.DEFAULT_RANGE, window.step)
+            )
     per_dashboard = {d: statistics.median(r.query_ms[d] for r in runs) for d in runs[0].query_ms}
     lines = [
         "# Query cost on the large preset",
@@ -72,7 +73,10 @@ def main() -> int:
         "",
         "| dashboard | ms per refresh | samples touched | within budget |",
         "| --- | ---: | ---: | --- |",
-        *[f"| {d} | {ms:.1f} | {runs[0].samples[d]:,} | {'yes' if ms < BUDGET_MS else 'NO'} |" for d, ms in sorted(per_dashboard.items())],
+        *[
+            f"| {d} | {ms:.1f} | {runs[0].samples[d]:,} | {'yes' if ms < BUDGET_MS else 'NO'} |"
+            for d, ms in sorted(per_dashboard.items())
+        ],
         "",
         "Slowest panels (one refresh):",
         "",

@@ -22,12 +22,11 @@ import tempfile
 from io import BytesIO
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from dashkit.diff import diff_trees
+from dashkit.pipeline import BuildFailed, build
+from dashkit.preview import render_svg
 
-from dashkit.diff import diff_trees  # noqa: E402
-from dashkit.pipeline import BuildFailed, build  # noqa: E402
-from dashkit.preview import render_svg  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def git(*args: str) -> str:
@@ -57,7 +56,9 @@ def _plain_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
 
 def tree_at(revision: str) -> dict[str, str]:
     """Build the dashboards of a git revision with that revision's own code, in a temporary folder."""
-    archive = subprocess.run(["git", "archive", "--format=tar", revision], cwd=ROOT, check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision], cwd=ROOT, check=True, capture_output=True
+    ).stdout
     with tempfile.TemporaryDirectory(prefix="dashkit-base-") as tmp:
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(tmp, members=_plain_members(tar))
@@ -65,7 +66,9 @@ def tree_at(revision: str) -> dict[str, str]:
         run = subprocess.run([sys.executable, "build.py", "--out", str(out)], cwd=tmp, capture_output=True, text=True)
         if run.returncode != 0:
             raise SystemExit(f"the base {revision} does not build:\n{run.stderr}")
-        return {p.relative_to(out).as_posix(): p.read_text(encoding="utf-8") for p in sorted(out.rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(out).as_posix(): p.read_text(encoding="utf-8") for p in sorted(out.rglob("*")) if p.is_file()
+        }
 
 
 def previews(old: dict[str, str], new: dict[str, str]) -> dict[str, tuple[str, str]]:
@@ -104,7 +107,11 @@ def main() -> int:
             return 2
         old = tree_at(base)
         report, count = diff_trees(old, new, previews(old, new))
-        report = report.replace("# Dashboard changes\n", f"# Dashboard changes\n\n`{git('rev-parse', '--short', base)}` → working tree, {count} change(s)\n", 1)
+        report = report.replace(
+            "# Dashboard changes\n",
+            f"# Dashboard changes\n\n`{git('rev-parse', '--short', base)}` → working tree, {count} change(s)\n",
+            1,
+        )
         folder = ROOT / "build" / "reports"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "diff.md").write_text(report, encoding="utf-8")

@@ -16,18 +16,19 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from dashkit.live.prometheus import ToolMissing
+from dashkit.live.report import coverage, write_reports
+from dashkit.live.run import live, scenario_problems, scenarios_of
+from dashkit.pipeline import BuildFailed, build
 
-from dashkit.live.prometheus import ToolMissing  # noqa: E402
-from dashkit.live.report import coverage, write_reports  # noqa: E402
-from dashkit.live.run import live, scenario_problems, scenarios_of  # noqa: E402
-from dashkit.pipeline import BuildFailed, build  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", type=Path, help="work in this folder and keep the TSDBs (default: a temporary folder)")
+    parser.add_argument(
+        "--keep", type=Path, help="work in this folder and keep the TSDBs (default: a temporary folder)"
+    )
     parser.add_argument("--scenario", action="append", help="run only this scenario (repeatable; default: all of them)")
     args = parser.parse_args()
     began = time.perf_counter()
@@ -44,7 +45,10 @@ def main() -> int:
     chosen = scenarios_of(result)
     unknown = sorted(set(args.scenario or []) - {s.name for s in chosen})
     if unknown:
-        print(f"unknown scenario(s): {', '.join(unknown)}; values/scenarios.yaml has {', '.join(s.name for s in chosen)}", file=sys.stderr)
+        print(
+            f"unknown scenario(s): {', '.join(unknown)}; values/scenarios.yaml has {', '.join(s.name for s in chosen)}",
+            file=sys.stderr,
+        )
         return 2
     chosen = [s for s in chosen if not args.scenario or s.name in args.scenario]
     results = []
@@ -65,7 +69,10 @@ def main() -> int:
         fired = {s.alert for _, report, _, _ in results for s in report.alerts if s.prometheus == "firing"}
         for name in sorted({rule.spec.name for rule in (result.rules.alerts if result.rules else [])} - fired):
             failed = True
-            print(f"alert {name} fires in no scenario of values/scenarios.yaml: its condition is never shown to work", file=sys.stderr)
+            print(
+                f"alert {name} fires in no scenario of values/scenarios.yaml: its condition is never shown to work",
+                file=sys.stderr,
+            )
     for scenario, report, _, _ in results:
         for finding in report.findings:
             failed = True

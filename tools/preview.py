@@ -13,11 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from dashkit.pipeline import BuildFailed, build
+from dashkit.preview import render_svg
 
-from dashkit.pipeline import BuildFailed, build  # noqa: E402
-from dashkit.preview import render_svg  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:

@@ -93,10 +93,22 @@ def _check_linked_panel(rule, report: Report, where: str) -> None:
     if not current and instant_text:
         return  # the panel says so in words ("No target")
     if not current:
-        report.findings.append(Finding(where, "", f"fires, but the panel it links to ('{title}') shows no current value: it would show an old value or No data"))
+        report.findings.append(
+            Finding(
+                where,
+                "",
+                f"fires, but the panel it links to ('{title}') shows no current value: it would show an old value or No data",
+            )
+        )
     elif rule.spec.value in levels and not any(_holds(v, rule.spec.op, rule.spec.value) for v in current):
         shown = ", ".join(f"{v:g}" for v in current)
-        report.findings.append(Finding(where, "", f"fires, but the panel it links to ('{title}') shows {shown}, not {rule.spec.op} {rule.spec.value:g}"))
+        report.findings.append(
+            Finding(
+                where,
+                "",
+                f"fires, but the panel it links to ('{title}') shows {shown}, not {rule.spec.op} {rule.spec.value:g}",
+            )
+        )
 
 
 def _blind(rule, scenario, catalog: Catalog, fallbacks: set[str]) -> bool:
@@ -116,7 +128,15 @@ def evaluate(rules, prom, end: int, scenario, report: Report, catalog: Catalog |
         return []
     states = []
     for rule in rules.alerts:
-        states.append(AlertState(rule.spec.name, rule.group, rule.spec.severity, prometheus_state(prom, rule, end), grafana_state(prom, rule, end)))
+        states.append(
+            AlertState(
+                rule.spec.name,
+                rule.group,
+                rule.spec.severity,
+                prometheus_state(prom, rule, end),
+                grafana_state(prom, rule, end),
+            )
+        )
     report.alerts = states
     rule_of = {(r.spec.name, r.group, r.spec.severity): r for r in rules.alerts}
     fallbacks = fallbacks_of(rules)
@@ -127,20 +147,48 @@ def evaluate(rules, prom, end: int, scenario, report: Report, catalog: Catalog |
         if key in expected:
             _check_linked_panel(rule_of[key], report, where)
             if state.prometheus != "firing":
-                report.findings.append(Finding(where, "", f"should fire ({state.severity}) in {report.scenario}: Prometheus rule is {state.prometheus}"))
+                report.findings.append(
+                    Finding(
+                        where,
+                        "",
+                        f"should fire ({state.severity}) in {report.scenario}: Prometheus rule is {state.prometheus}",
+                    )
+                )
             if state.grafana != "Alerting":
-                report.findings.append(Finding(where, "", f"should fire ({state.severity}) in {report.scenario}: Grafana rule is {state.grafana}"))
+                report.findings.append(
+                    Finding(
+                        where,
+                        "",
+                        f"should fire ({state.severity}) in {report.scenario}: Grafana rule is {state.grafana}",
+                    )
+                )
             continue
         if state.prometheus in ("firing", "error"):
-            report.findings.append(Finding(where, "", f"Prometheus rule is {state.prometheus} in {report.scenario}, which expects it quiet"))
+            report.findings.append(
+                Finding(
+                    where, "", f"Prometheus rule is {state.prometheus} in {report.scenario}, which expects it quiet"
+                )
+            )
         if state.grafana in ("Alerting", "NoData", "Error", "KeepLast"):
-            report.findings.append(Finding(where, "", f"Grafana rule is {state.grafana} in {report.scenario}, which expects it quiet"))
+            report.findings.append(
+                Finding(where, "", f"Grafana rule is {state.grafana} in {report.scenario}, which expects it quiet")
+            )
         elif state.grafana == NO_DATA_OK and catalog is not None and _blind(rule_of[key], scenario, catalog, fallbacks):
-            report.findings.append(Finding(where, rule_of[key].expr, f"its query answers nothing in {report.scenario} although {state.service} is up "
-                                           "and exports what it reads: the rule sits in Normal (no data) and could never fire"))
+            report.findings.append(
+                Finding(
+                    where,
+                    rule_of[key].expr,
+                    f"its query answers nothing in {report.scenario} although {state.service} is up "
+                    "and exports what it reads: the rule sits in Normal (no data) and could never fire",
+                )
+            )
     known = {(s.alert, s.service, s.severity) for s in states}
     for alert, service, severity in sorted(expected - known):
         close = [s for s in states if s.alert == alert and s.service == service]
-        message = f"has severity {close[0].severity}, the scenario expects {severity}" if close else "no such alert for this service"
+        message = (
+            f"has severity {close[0].severity}, the scenario expects {severity}"
+            if close
+            else "no such alert for this service"
+        )
         report.findings.append(Finding(f"alert {alert} ({service})", "", message))
     return states

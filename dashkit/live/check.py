@@ -16,13 +16,30 @@ from .synth import Window
 DEFAULT_RANGE = 6 * 3600  # the dashboards' default time range, now-6h .. now
 PANEL_PIXELS = 1000  # Grafana's step for a panel about 1,000 px wide
 # Grafana's interval rounding (rangeutil.roundInterval): raw interval up to `limit` seconds -> `value`.
-ROUNDING = ((1.5, 1), (3.5, 2), (7.5, 5), (12.5, 10), (17.5, 15), (25, 20), (45, 30), (90, 60), (210, 120), (450, 300),
-            (900, 600), (1200, 900), (2700, 1200), (5400, 1800), (math.inf, 3600))
+ROUNDING = (
+    (1.5, 1),
+    (3.5, 2),
+    (7.5, 5),
+    (12.5, 10),
+    (17.5, 15),
+    (25, 20),
+    (45, 30),
+    (90, 60),
+    (210, 120),
+    (450, 300),
+    (900, 600),
+    (1200, 900),
+    (2700, 1200),
+    (5400, 1800),
+    (math.inf, 3600),
+)
 RANGES = {"percentunit": (0.0, 1.0), "percent": (0.0, 100.0)}
 NON_NEGATIVE = {"s", "ms", "bytes", "reqps", "ops", "short", "currencyUSD", "none"}
 
 
-def grafana_intervals(range_seconds: int = DEFAULT_RANGE, scrape: int = 15, max_points: int | None = None) -> dict[str, str]:
+def grafana_intervals(
+    range_seconds: int = DEFAULT_RANGE, scrape: int = 15, max_points: int | None = None
+) -> dict[str, str]:
     """$__interval and friends as Grafana computes them for this range, panel width (or the panel's own
     maxDataPoints, when lower) and scrape interval."""
     raw = range_seconds / min(PANEL_PIXELS, max_points or PANEL_PIXELS)
@@ -30,8 +47,12 @@ def grafana_intervals(range_seconds: int = DEFAULT_RANGE, scrape: int = 15, max_
     interval = max(nice, scrape)
     rate_interval = max(interval + scrape, 4 * scrape)
     return {
-        "__interval": f"{interval}s", "__interval_ms": str(interval * 1000), "__rate_interval": f"{rate_interval}s",
-        "__range": f"{range_seconds}s", "__range_s": str(range_seconds), "__range_ms": str(range_seconds * 1000),
+        "__interval": f"{interval}s",
+        "__interval_ms": str(interval * 1000),
+        "__rate_interval": f"{rate_interval}s",
+        "__range": f"{range_seconds}s",
+        "__range_s": str(range_seconds),
+        "__range_ms": str(range_seconds * 1000),
         "step": interval,
     }
 
@@ -129,6 +150,7 @@ def selections(var: dict, options: list[str]) -> list[tuple[str, str | list[str]
 def interpolate(expr: str, values: dict, datasource: str) -> tuple[str, list[str]]:
     """Variables as Grafana writes them into a query: with no explicit format a multi-value becomes a regex
     for Prometheus, and a glob ({a,b}) where the datasource calls Grafana's generic replace (Tempo, Loki)."""
+
     def unformatted(match):
         name = match.group(1) or match.group(2) or match.group(4)
         fmt = match.group(3) if match.group(2) else match.group(5)
@@ -139,7 +161,9 @@ def interpolate(expr: str, values: dict, datasource: str) -> tuple[str, list[str
             return "${" + name + ":glob}"
         # Grafana's Prometheus datasource escapes each value for a regex inside a PromQL string literal,
         # so the backslash itself is doubled: gemini-2.5 -> gemini-2\\.5
-        escaped = [PROMETHEUS_REGEX_SPECIAL.sub(lambda m: "\\\\" + m.group(0), v.replace("\\", "\\\\\\\\")) for v in value]
+        escaped = [
+            PROMETHEUS_REGEX_SPECIAL.sub(lambda m: "\\\\" + m.group(0), v.replace("\\", "\\\\\\\\")) for v in value
+        ]
         return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
 
     return promql.substitute(promql.VARIABLE.sub(unformatted, expr), values)
@@ -163,8 +187,16 @@ def matcher_problems(selector_text: str, chosen: list[str]) -> str | None:
     return None
 
 
-def run(dashboards: list[dict], rules, catalog: Catalog, prom, window: Window, stats: bool = True,
-        expect: dict | None = None, scenario=None) -> Report:
+def run(
+    dashboards: list[dict],
+    rules,
+    catalog: Catalog,
+    prom,
+    window: Window,
+    stats: bool = True,
+    expect: dict | None = None,
+    scenario=None,
+) -> Report:
     """Every target of every dashboard in one scenario. expect: dashboard uid -> panel id -> scenario ->
     expectation (data, zero or {empty: reason}), as written in values."""
     report = Report(scenario.name if scenario is not None else "busy")
@@ -174,7 +206,9 @@ def run(dashboards: list[dict], rules, catalog: Catalog, prom, window: Window, s
         _run_dashboard(state, dash)
     for text, where, quiet_when_empty in rule_expressions(rules):
         report.rules += 1
-        _judge_rule(prom.query(text, window.end), where, text, report, must_answer=scenario is None and not quiet_when_empty)
+        _judge_rule(
+            prom.query(text, window.end), where, text, report, must_answer=scenario is None and not quiet_when_empty
+        )
     report.slowest.sort(reverse=True)
     return report
 
@@ -213,8 +247,14 @@ def _run_dashboard(state: _Run, dash: dict) -> None:
     variables = {var["name"]: var for var in dash["templating"]["list"]}
     picks = {name: selections(var, options.get(name, [])) for name, var in variables.items()}
     for name, var in variables.items():
-        if var["type"] == "query" and not options.get(name) and not _empty_ok_for_variable(var, state.scenario, state.catalog, state.fallbacks):
-            report.findings.append(Finding(f"{dash['title']} › variable ${name}", var["query"], "matches nothing (no values)"))
+        if (
+            var["type"] == "query"
+            and not options.get(name)
+            and not _empty_ok_for_variable(var, state.scenario, state.catalog, state.fallbacks)
+        ):
+            report.findings.append(
+                Finding(f"{dash['title']} › variable ${name}", var["query"], "matches nothing (no values)")
+            )
     board = _Board(dash, variables, picks, {name: choices[0][1] for name, choices in picks.items()})
     spent, touched = 0.0, 0
     for panel, collapsed in panels_with_state(dash):
@@ -272,15 +312,26 @@ def _run_target(state: _Run, board: _Board, panel: dict, target: dict, collapsed
 def _remember(report: Report, dash: dict, panel: dict, answer: dict, end: int) -> None:
     """What the panel shows now: the values at the end of the data (a range series that stopped earlier
     would be shown by a stat as its last value, stale)."""
-    levels = [s.get("value") for s in panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])]
+    levels = [
+        s.get("value") for s in panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])
+    ]
     _, _, current, _ = report.shown.get((dash.get("uid"), panel.get("id")), (None, None, [], None))
     for series in (answer.get("data") or {}).get("result", []):
         point = series["values"][-1] if "values" in series else series["value"]
         if int(float(point[0])) == end:
             current.append(float(point[1]))
     # An instant panel with no value shows its noValue text ("No target"), which is the state itself.
-    instant_text = panel.get("fieldConfig", {}).get("defaults", {}).get("noValue") if all(t.get("instant") for t in panel.get("targets", [])) else None
-    report.shown[(dash.get("uid"), panel.get("id"))] = (panel.get("title"), [v for v in levels if v is not None], current, instant_text)
+    instant_text = (
+        panel.get("fieldConfig", {}).get("defaults", {}).get("noValue")
+        if all(t.get("instant") for t in panel.get("targets", []))
+        else None
+    )
+    report.shown[(dash.get("uid"), panel.get("id"))] = (
+        panel.get("title"),
+        [v for v in levels if v is not None],
+        current,
+        instant_text,
+    )
 
 
 def _query(prom, expr: str, target: dict, start: int, end: int, step: int, stats: bool) -> dict:
@@ -313,7 +364,7 @@ def _expectation(declared: dict, scenario, target: dict, catalog: Catalog, job: 
 def fallbacks_of(rules) -> set[str]:
     """Recorded series whose rule is `a or b or c`: they exist when any one source does."""
     found = set()
-    for rule in (rules.recording if rules is not None else []):
+    for rule in rules.recording if rules is not None else []:
         try:
             node = promql.parse(rule["expr"])
         except ValueError:
@@ -342,10 +393,14 @@ def _empty_ok_for_variable(var: dict, scenario, catalog: Catalog, fallbacks: set
     match = promql.LABEL_VALUES.match(var["query"])
     if scenario is None or not match:
         return False
-    return any(not available(metric, scenario, catalog, fallbacks) for metric in promql.analyse(match["selector"], catalog)[1])
+    return any(
+        not available(metric, scenario, catalog, fallbacks) for metric in promql.analyse(match["selector"], catalog)[1]
+    )
 
 
-def _check_filters(dash: dict, panel: dict, variables: dict, picks: dict, defaults: dict, kind: str, report: Report) -> None:
+def _check_filters(
+    dash: dict, panel: dict, variables: dict, picks: dict, defaults: dict, kind: str, report: Report
+) -> None:
     """Loki and Tempo cannot run here; check instead that each selection of a multi-value variable still
     gives a filter that matches what was picked (a glob in a regex matches nothing)."""
     for target in panel.get("targets", []):
@@ -361,7 +416,13 @@ def _check_filters(dash: dict, panel: dict, variables: dict, picks: dict, defaul
                 selector = expanded.split("|")[0].strip() if kind == "loki" else expanded
                 problem = matcher_problems(selector, chosen) if selector.startswith("{") and "=~" in selector else None
                 if problem:
-                    report.findings.append(Finding(f"{dash['title']} › {panel['title']} [{target.get('refId', 'A')}] with ${name} = {label}", expanded, problem))
+                    report.findings.append(
+                        Finding(
+                            f"{dash['title']} › {panel['title']} [{target.get('refId', 'A')}] with ${name} = {label}",
+                            expanded,
+                            problem,
+                        )
+                    )
 
 
 def rule_expressions(rules) -> list[tuple[str, str, bool]]:
@@ -384,7 +445,9 @@ def _samples(answer: dict) -> int:
     return int((answer.get("data") or {}).get("stats", {}).get("samples", {}).get("totalQueryableSamples", 0))
 
 
-def _judge(answer: dict, panel: dict, where: str, expr: str, report: Report, wanted="data", end: int | None = None) -> bool:
+def _judge(
+    answer: dict, panel: dict, where: str, expr: str, report: Report, wanted="data", end: int | None = None
+) -> bool:
     """Record what is wrong with one query's answer. Returns whether it showed anything."""
     if answer.get("status") != "success":
         report.findings.append(Finding(where, expr, f"query failed: {answer.get('error', answer)}"))
@@ -392,7 +455,13 @@ def _judge(answer: dict, panel: dict, where: str, expr: str, report: Report, wan
     result = answer["data"]["result"]
     if isinstance(wanted, dict):
         if result and not wanted.get("implied"):  # a stale reason hides nothing today, but would hide the next real gap
-            report.findings.append(Finding(where, expr, f"declared empty in {report.scenario} ({wanted['empty']}) but shows data: drop the declaration"))
+            report.findings.append(
+                Finding(
+                    where,
+                    expr,
+                    f"declared empty in {report.scenario} ({wanted['empty']}) but shows data: drop the declaration",
+                )
+            )
         else:
             report.expected_empty.append(f"{where}: {wanted['empty']}")
         return bool(result)
@@ -409,14 +478,21 @@ def _judge(answer: dict, panel: dict, where: str, expr: str, report: Report, wan
     defaults = panel.get("fieldConfig", {}).get("defaults", {})
     unit = defaults.get("unit", "none")
     low, high = RANGES.get(unit, (0.0 if unit in NON_NEGATIVE else -math.inf, math.inf))
-    high = defaults["max"] if defaults.get("max") is not None and defaults["max"] > high else high  # a panel that says it can exceed 1
+    high = (
+        defaults["max"] if defaults.get("max") is not None and defaults["max"] > high else high
+    )  # a panel that says it can exceed 1
     if panel.get("type") in ("stat", "gauge", "bargauge"):
         values, what = lasts, "last value"  # what the panel shows
     else:
-        values, what = [float(v) for s in result for _, v in s.get("values", [s.get("value", (0, "0"))])], "a value"  # every point drawn
+        values, what = (
+            [float(v) for s in result for _, v in s.get("values", [s.get("value", (0, "0"))])],
+            "a value",
+        )  # every point drawn
     bad = next((v for v in values if math.isnan(v) or not low <= v <= high), None)
     if bad is not None:
-        report.findings.append(Finding(where, expr, f"{what} {bad:g} is outside the sensible range of unit {unit} [{low:g}, {high:g}]"))
+        report.findings.append(
+            Finding(where, expr, f"{what} {bad:g} is outside the sensible range of unit {unit} [{low:g}, {high:g}]")
+        )
     return True
 
 

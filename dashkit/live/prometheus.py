@@ -37,16 +37,32 @@ def free_port() -> int:
 
 def backfill_openmetrics(source: Path, tsdb: Path) -> None:
     tsdb.mkdir(parents=True, exist_ok=True)
-    subprocess.run([binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(source), str(tsdb)],
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(source), str(tsdb)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def backfill_rules(rule_file: Path, url: str, start: int, end: int, output: Path, interval: str = "60s") -> None:
     output.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [binary("promtool"), "tsdb", "create-blocks-from", "rules", f"--start={start}", f"--end={end}", f"--url={url}",
-         f"--output-dir={output}", f"--eval-interval={interval}", str(rule_file)],
-        check=True, capture_output=True, timeout=600,
+        [
+            binary("promtool"),
+            "tsdb",
+            "create-blocks-from",
+            "rules",
+            f"--start={start}",
+            f"--end={end}",
+            f"--url={url}",
+            f"--output-dir={output}",
+            f"--eval-interval={interval}",
+            str(rule_file),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
 
 
@@ -74,18 +90,29 @@ class Prometheus:
     def start(self) -> None:
         config = self.workdir / "prometheus.yml"
         rules = "".join(f"  - {json.dumps(str(p))}\n" for p in self.rule_files)
-        config.write_text("global:\n  evaluation_interval: 1m\n" + (f"rule_files:\n{rules}" if rules else ""), encoding="utf-8")
+        config.write_text(
+            "global:\n  evaluation_interval: 1m\n" + (f"rule_files:\n{rules}" if rules else ""), encoding="utf-8"
+        )
         self.port = free_port()
         self.log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={self.tsdb}",
-             "--storage.tsdb.retention.time=3650d", f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                binary("prometheus"),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.tsdb}",
+                "--storage.tsdb.retention.time=3650d",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self.proc.returncode}; see {self.workdir / 'prometheus.log'}")
+                raise RuntimeError(
+                    f"prometheus exited with {self.proc.returncode}; see {self.workdir / 'prometheus.log'}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
                     if response.status == 200:
@@ -121,7 +148,11 @@ class Prometheus:
         return self.api("/api/v1/query", query=expr, time=at, **({"stats": "all"} if stats else {}))
 
     def query_range(self, expr: str, start: int, end: int, step: int, stats: bool = False) -> dict:
-        return self.api("/api/v1/query_range", query=expr, start=start, end=end, step=step, **({"stats": "all"} if stats else {}))
+        return self.api(
+            "/api/v1/query_range", query=expr, start=start, end=end, step=step, **({"stats": "all"} if stats else {})
+        )
 
     def label_values(self, label: str, match: str, start: int, end: int) -> dict:
-        return self.api(f"/api/v1/label/{urllib.parse.quote(label)}/values", **{"match[]": match, "start": start, "end": end})
+        return self.api(
+            f"/api/v1/label/{urllib.parse.quote(label)}/values", **{"match[]": match, "start": start, "end": end}
+        )

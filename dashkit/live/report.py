@@ -27,7 +27,11 @@ def coverage(build: Build) -> dict:
                 continue
             for target in panel.get("targets", []):
                 exprs.append((promql.substitute(target["expr"], values)[0], target.get("legendFormat", "")))
-        exprs += [(promql.substitute(v["query"], values)[0], "") for v in dash.json["templating"]["list"] if v["type"] == "query"]
+        exprs += [
+            (promql.substitute(v["query"], values)[0], "")
+            for v in dash.json["templating"]["list"]
+            if v["type"] == "query"
+        ]
     for rule in build.rules.recording if build.rules else []:
         exprs.append((rule["expr"], ""))
     for expr, legend in exprs:
@@ -56,18 +60,30 @@ def coverage(build: Build) -> dict:
 
 def _grouping_labels(node) -> set[str]:
     """The labels every by/without of an expression names."""
-    return {label for n in promql.walk(node) if isinstance(n, pp.AggregateExpr) and n.modifier is not None for label in n.modifier.labels}
+    return {
+        label
+        for n in promql.walk(node)
+        if isinstance(n, pp.AggregateExpr) and n.modifier is not None
+        for label in n.modifier.labels
+    }
 
 
 def write_reports(folder: Path, results: list, cover: dict, wall: float) -> str:
     """results: (scenario, report, timings, counts) per scenario. One Markdown report, a section each."""
-    lines = ["# Live check", "", f"Wall time {wall:.1f} s for {len(results)} scenario(s).", "",
-             "| scenario | targets | variable selections | rules | alerts firing | expected empty | findings |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "# Live check",
+        "",
+        f"Wall time {wall:.1f} s for {len(results)} scenario(s).",
+        "",
+        "| scenario | targets | variable selections | rules | alerts firing | expected empty | findings |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for scenario, report, _, _ in results:
         firing = sum(1 for a in report.alerts if a.prometheus == "firing")
-        lines.append(f"| {scenario.name} | {report.targets} | {report.selections} | {report.rules} | {firing} | "
-                     f"{len(report.expected_empty)} | {len(report.findings)} |")
+        lines.append(
+            f"| {scenario.name} | {report.targets} | {report.selections} | {report.rules} | {firing} | "
+            f"{len(report.expected_empty)} | {len(report.findings)} |"
+        )
     for scenario, report, timings, counts in results:
         lines += _scenario_section(scenario, report, timings, counts)
     lines += [

@@ -33,7 +33,12 @@ def rule_levels(recording: list[dict]) -> list[list[dict]]:
 
     def depth(rule: dict) -> int:
         if rule["record"] not in level:
-            deps = [r for r in recording if r["record"] != rule["record"] and re.search(rf"(?<![\w:]){re.escape(r['record'])}(?![\w:])", rule["expr"])]
+            deps = [
+                r
+                for r in recording
+                if r["record"] != rule["record"]
+                and re.search(rf"(?<![\w:]){re.escape(r['record'])}(?![\w:])", rule["expr"])
+            ]
             level[rule["record"]] = 1 + max((depth(d) for d in deps), default=-1)
         return level[rule["record"]]
 
@@ -55,20 +60,47 @@ def scenario_problems(build: Build) -> list[Problem]:
         here = build.scenarios_src.child("scenarios", name)
         for i, event in enumerate(scenario.get("events", [])):
             if event["service"] not in services:
-                problems.append(Problem(here.at("events", i, "service"), f"unknown service '{event['service']}'{did_you_mean(event['service'], services)}"))
+                problems.append(
+                    Problem(
+                        here.at("events", i, "service"),
+                        f"unknown service '{event['service']}'{did_you_mean(event['service'], services)}",
+                    )
+                )
             if event["kind"] not in ("down", "absent", "restart") and event.get("metric") not in raw:
-                problems.append(Problem(here.at("events", i, "metric"), f"a {event['kind']} event needs a catalog metric{did_you_mean(event.get('metric', ''), raw)}"))
+                problems.append(
+                    Problem(
+                        here.at("events", i, "metric"),
+                        f"a {event['kind']} event needs a catalog metric{did_you_mean(event.get('metric', ''), raw)}",
+                    )
+                )
         for i, metric in enumerate(scenario.get("absent_metrics", [])):
             if metric not in raw:
-                problems.append(Problem(here.at("absent_metrics", i), f"unknown metric '{metric}'{did_you_mean(metric, raw)}"))
+                problems.append(
+                    Problem(here.at("absent_metrics", i), f"unknown metric '{metric}'{did_you_mean(metric, raw)}")
+                )
         for metric in scenario.get("gauges", {}):
             if metric not in raw or build.catalog[metric].type != "gauge":
-                problems.append(Problem(here.at("gauges", metric), f"'{metric}' is not a gauge of the catalog{did_you_mean(metric, raw)}"))
+                problems.append(
+                    Problem(
+                        here.at("gauges", metric),
+                        f"'{metric}' is not a gauge of the catalog{did_you_mean(metric, raw)}",
+                    )
+                )
         if scenario.get("like") and scenario["like"] not in build.scenarios:
-            problems.append(Problem(here.at("like"), f"unknown scenario '{scenario['like']}'{did_you_mean(scenario['like'], build.scenarios)}"))
+            problems.append(
+                Problem(
+                    here.at("like"),
+                    f"unknown scenario '{scenario['like']}'{did_you_mean(scenario['like'], build.scenarios)}",
+                )
+            )
         for i, alert in enumerate(scenario.get("alerts", [])):
             if alert["service"] not in services:
-                problems.append(Problem(here.at("alerts", i, "service"), f"unknown service '{alert['service']}'{did_you_mean(alert['service'], services)}"))
+                problems.append(
+                    Problem(
+                        here.at("alerts", i, "service"),
+                        f"unknown service '{alert['service']}'{did_you_mean(alert['service'], services)}",
+                    )
+                )
     return problems
 
 
@@ -76,7 +108,9 @@ def scenarios_of(build: Build) -> list[synth.Scenario]:
     return [synth.Scenario.from_values(name, doc) for name, doc in build.scenarios.items()]
 
 
-def prepare(build: Build, workdir: Path, preset: str = "default", scenario: synth.Scenario = synth.BUSY) -> tuple[Path, Timings, dict]:
+def prepare(
+    build: Build, workdir: Path, preset: str = "default", scenario: synth.Scenario = synth.BUSY
+) -> tuple[Path, Timings, dict]:
     """Build the TSDB of one scenario in workdir. Returns (tsdb path, timings, data counts)."""
     timings = Timings()
     window = synth.PRESETS[preset].window
@@ -113,7 +147,9 @@ def expectations(build: Build) -> dict:
     return {d.json["uid"]: d.panel_expect for d in build.dashboards}
 
 
-def live(build: Build, workdir: Path, preset: str = "default", scenario: synth.Scenario = synth.BUSY) -> tuple[check.Report, Timings, dict]:
+def live(
+    build: Build, workdir: Path, preset: str = "default", scenario: synth.Scenario = synth.BUSY
+) -> tuple[check.Report, Timings, dict]:
     """One scenario end to end: its TSDB, Prometheus with the project's rule files, every query and alert."""
     tsdb, timings, counts = prepare(build, workdir, preset, scenario)
     rule_dir = workdir / "rules"
@@ -129,7 +165,9 @@ def live(build: Build, workdir: Path, preset: str = "default", scenario: synth.S
     window = synth.PRESETS[preset].window
     named = scenario if scenario is not synth.BUSY else None
     with Prometheus(tsdb, rule_files=rule_files, workdir=workdir) as prom:
-        report = check.run(dashboards, build.rules, build.catalog, prom, window, expect=expectations(build), scenario=named)
+        report = check.run(
+            dashboards, build.rules, build.catalog, prom, window, expect=expectations(build), scenario=named
+        )
         if named is not None:
             alerts.evaluate(build.rules, prom, window.end, named, report, build.catalog)
     timings.queries = time.perf_counter() - began

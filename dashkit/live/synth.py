@@ -17,7 +17,17 @@ from dataclasses import dataclass, field
 from ..specs import Catalog, MetricSpec, Synthetic
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf)
-ERROR_VALUES = {"error", "timeout", "5xx", "4xx", "invalid_request", "internal_error", "method_not_found", "failed", "failure"}
+ERROR_VALUES = {
+    "error",
+    "timeout",
+    "5xx",
+    "4xx",
+    "invalid_request",
+    "internal_error",
+    "method_not_found",
+    "failed",
+    "failure",
+}
 PLATFORM_JOB = "chaos-controller"
 MAX_PRODUCT = 40  # label combinations per metric and job before we cycle instead of taking every product
 NO_HINTS = Synthetic()  # the catalog's defaults, for a scenario's gauge bounds that leave one out
@@ -111,10 +121,17 @@ class Scenario:
     @classmethod
     def from_values(cls, name: str, doc: dict) -> Scenario:
         return cls(
-            name, doc.get("description", ""), doc.get("errors") == "absent", frozenset(doc.get("absent_metrics", [])),
-            doc.get("only_standard"), doc.get("bursts", False), doc.get("restarts", False),
-            tuple(sorted(doc.get("gauges", {}).items())), tuple(doc.get("events", [])),
-            tuple(sorted((a["alert"], a["service"], a["severity"]) for a in doc.get("alerts", []))), doc.get("like"),
+            name,
+            doc.get("description", ""),
+            doc.get("errors") == "absent",
+            frozenset(doc.get("absent_metrics", [])),
+            doc.get("only_standard"),
+            doc.get("bursts", False),
+            doc.get("restarts", False),
+            tuple(sorted(doc.get("gauges", {}).items())),
+            tuple(doc.get("events", [])),
+            tuple(sorted((a["alert"], a["service"], a["severity"]) for a in doc.get("alerts", []))),
+            doc.get("like"),
         )
 
     def exported(self, name: str, metric: MetricSpec) -> bool:
@@ -154,8 +171,17 @@ class Shape:
     born: bool = False  # created mid-window by its first increment: a client exports it from 1, never from 0
 
 
-def shape_for(scenario: Scenario, name: str, metric: MetricSpec, job: str, labels: dict, n: int, step: int,
-              restart_job: str, burst_start: int) -> Shape | None:
+def shape_for(
+    scenario: Scenario,
+    name: str,
+    metric: MetricSpec,
+    job: str,
+    labels: dict,
+    n: int,
+    step: int,
+    restart_job: str,
+    burst_start: int,
+) -> Shape | None:
     """None when the series does not exist at all in this scenario."""
     shape = Shape(0, n)
     if scenario.restarts and job == restart_job:
@@ -191,8 +217,9 @@ def shape_for(scenario: Scenario, name: str, metric: MetricSpec, job: str, label
     return shape if shape.first < shape.last else None
 
 
-def generate(catalog: Catalog, services: dict[str, int], out, preset: str = "default", seed: int = 7,
-             scenario: Scenario = BUSY) -> dict:
+def generate(
+    catalog: Catalog, services: dict[str, int], out, preset: str = "default", seed: int = 7, scenario: Scenario = BUSY
+) -> dict:
     """Write OpenMetrics for every catalog metric to the text stream `out`, as the scenario has it. Returns counts."""
     rng = random.Random(seed)
     spec = PRESETS[preset]
@@ -245,7 +272,11 @@ def _latest(changes: list, i: int):
 
 def _gauge(name, labels, hint: Synthetic, times, phase, shape: Shape):
     # a scenario's bounds replace the catalog's (a bound it leaves out is the default, not the catalog's)
-    low, high = (shape.bounds.get("min", NO_HINTS.min), shape.bounds.get("max", NO_HINTS.max)) if shape.bounds else (hint.min, hint.max)
+    low, high = (
+        (shape.bounds.get("min", NO_HINTS.min), shape.bounds.get("max", NO_HINTS.max))
+        if shape.bounds
+        else (hint.min, hint.max)
+    )
     head = _labels_text(name, labels)
     n = len(times)
     parts = []
@@ -257,7 +288,9 @@ def _gauge(name, labels, hint: Synthetic, times, phase, shape: Shape):
 
 
 def _bursting(shape: Shape, i: int, n: int) -> bool:
-    return shape.burst_start is not None and shape.burst_start <= i < shape.burst_start + n // 18  # 20 minutes of 6 hours
+    return (
+        shape.burst_start is not None and shape.burst_start <= i < shape.burst_start + n // 18
+    )  # 20 minutes of 6 hours
 
 
 def _rate_at(i, n, phase, base, shape: Shape):
