@@ -265,6 +265,14 @@ def preview(session: nox.Session) -> None:
 
 
 @nox.session
+def verify(session: nox.Session) -> None:
+    """Catalog drift against real services: which catalog metrics, labels and types their /metrics disagree with.
+    nox -s verify -- --metrics-url URL [URL ...] [--job NAME] [--report-md FILE] [--report-json FILE]."""
+    install(session, *BUILD_REQS, "prometheus-client==0.26.0", *PROJECT)
+    session.run("python", "tools/verify.py", *session.posargs)
+
+
+@nox.session
 def live(session: nox.Session) -> None:
     """Every panel, variable selection and alert against a real Prometheus, per scenario of values/scenarios.yaml
     (healthy, incident, backlog, minimal); `-- --scenario NAME` runs one. Installs Debian's prometheus if missing."""
