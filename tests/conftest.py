@@ -52,6 +52,25 @@ class Project:
         installed in the venv (nox installs the checkout's, editable)."""
         return {**os.environ, "PYTHONPATH": str(self.path)}
 
+    def add_tools(self) -> None:
+        """The copy's own tools/ (node_modules left out), for tests that run them as a user would."""
+        if not (self.path / "tools").exists():
+            shutil.copytree(
+                ROOT / "tools", self.path / "tools", ignore=shutil.ignore_patterns("node_modules", "__pycache__")
+            )
+
+    def tool(self, script: str, *args: str) -> subprocess.CompletedProcess:
+        """`python tools/<script> ARGS` in this copy, with its own dashkit."""
+        self.add_tools()
+        return subprocess.run(
+            [sys.executable, f"tools/{script}", *args],
+            cwd=self.path,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     def build(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, str(self.path / "build.py"), *args],

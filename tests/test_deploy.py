@@ -46,14 +46,18 @@ def deploy(out: Path, provisioning: Path) -> None:
         subprocess.run(args, cwd=out.parent, check=True, timeout=60, preexec_fn=lambda: os.umask(0o077))
 
 
-def build_into(root: Path, out: Path) -> None:
-    result = subprocess.run(
+def run_build(root: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, str(root / "build.py"), "--out", str(out)],
         cwd=root,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def build_into(root: Path, out: Path) -> None:
+    result = run_build(root, out)
     assert result.returncode == 0, result.stderr
 
 
@@ -103,13 +107,7 @@ def test_a_build_never_replaces_a_provisioning_folder_it_was_copied_into(deploye
     """cp copies the manifest too; a later `--out` at Grafana's folder must not take the other files with it."""
     provisioning, _ = deployed
     before = {p: p.read_bytes() for p in provisioning.rglob("*") if p.is_file()}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "build.py"), "--out", str(provisioning)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_build(ROOT, provisioning)
     assert (
         result.returncode == 1 and "datasources/other-team.yaml" in result.stderr and "Traceback" not in result.stderr
     )

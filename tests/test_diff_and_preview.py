@@ -270,9 +270,7 @@ def test_preview_draws_every_panel_where_its_gridpos_says(tree):
 
 
 def test_diff_against_a_git_revision_builds_the_base_from_history(project):
-    import shutil
-
-    shutil.copytree(ROOT / "tools", project.path / "tools", ignore=shutil.ignore_patterns("node_modules"))
+    project.add_tools()  # committed with the base: the diff builds the base with its own code
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "init.defaultBranch=main"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
         subprocess.run(git + args, cwd=project.path, check=True, capture_output=True)
@@ -281,13 +279,7 @@ def test_diff_against_a_git_revision_builds_the_base_from_history(project):
         yaml_lines(project.file(rel).read_text(encoding="utf-8")), ("rows", 0, "panels", INDEX, "title")
     )
     replace_in_line(project.file(rel), line, TITLE, f"{TITLE} zz renamed")
-    run = subprocess.run(
-        [sys.executable, "tools/diff.py", "HEAD", "--check"],
-        cwd=project.path,
-        env=project.env,
-        capture_output=True,
-        text=True,
-    )
+    run = project.tool("diff.py", "HEAD", "--check")
     assert run.returncode == 1, run.stderr
     assert f"- panel **{TITLE}** renamed to **{TITLE} zz renamed** (row *{ROW}*)" in run.stdout
     assert (project.path / "build" / "reports" / "diff.md").exists()

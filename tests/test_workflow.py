@@ -177,19 +177,9 @@ def test_workflow_tests_the_oldest_and_the_newest_supported_python():
 
 def test_the_previews_go_to_build_not_out(project):
     """What the workflow uploads is where the tool writes: build/preview/, none of it in out/ (deployed whole)."""
-    shutil.copytree(
-        ROOT / "tools", project.path / "tools", ignore=shutil.ignore_patterns("node_modules", "__pycache__")
-    )
     project.write("build/preview/services/removed-service.svg", "<svg/>\n")  # a removed dashboard's picture
     project.write("build/preview/diff/base/kept.svg", "<svg/>\n")  # tools/diff.py's, not the preview's to remove
-    run = subprocess.run(
-        [sys.executable, "tools/preview.py"],
-        cwd=project.path,
-        env=project.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = project.tool("preview.py")
     assert run.returncode == 0, run.stderr
     pictures = sorted(
         p.relative_to(project.path / "build" / "preview").as_posix()
