@@ -26,11 +26,6 @@ class OutTree:
     def in_out(self, dashboard_path: str) -> str:
         return f"{self.dashboards_dir}/{dashboard_path}"
 
-    def dashboard_path(self, out_path: str) -> str | None:
-        """The inverse of in_out: a dashboard's name, or None for a file that is not a dashboard."""
-        head = self.dashboards_dir + "/"
-        return out_path[len(head) :] if out_path.startswith(head) and out_path.endswith(".json") else None
-
     @property
     def provider(self) -> str:
         return f"dashboards/{self.prefix}.yaml"

@@ -399,5 +399,6 @@ def test_builds_are_byte_identical_across_processes_and_hash_seeds(tmp_path):
         trees.append({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
     assert trees[0] == trees[1] == trees[2]
     assert all(text.endswith(b"}\n") for path, text in trees[0].items() if path.endswith(".json"))
-    overview = build(ROOT).tree.in_out(next(d.path for d in build(ROOT).dashboards if d.kind == "overview"))
+    result = build(ROOT)
+    overview = result.tree.in_out(next(d.path for d in result.dashboards if d.kind == "overview"))
     assert Path(tmp_path / "out-0" / overview).read_text().startswith('{\n  "annotations"')
