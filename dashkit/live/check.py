@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from .. import promql
 from ..panels import panels_with_state
 from ..specs import Catalog
+from . import labels
 from .synth import Window
 
 DEFAULT_RANGE = 6 * 3600  # the dashboards' default time range, now-6h .. now
@@ -201,7 +202,17 @@ def run(
     expectation (data, zero or {empty: reason}), as written in values."""
     report = Report(scenario.name if scenario is not None else "busy")
     # fallbacks once per run: every query of the minimal scenario asks
-    state = _Run(report, prom, window, catalog, scenario, fallbacks_of(rules), stats, expect or {})
+    state = _Run(
+        report,
+        prom,
+        window,
+        catalog,
+        scenario,
+        fallbacks_of(rules),
+        stats,
+        expect or {},
+        labels.LabelProbe(prom, window.end),
+    )
     for dash in dashboards:
         _run_dashboard(state, dash)
     for text, where, quiet_when_empty in rule_expressions(rules):
@@ -209,6 +220,7 @@ def run(
         _judge_rule(
             prom.query(text, window.end), where, text, report, must_answer=scenario is None and not quiet_when_empty
         )
+        report.findings += [Finding(where, text, gap) for gap in state.probe.gaps(text)]
     report.slowest.sort(reverse=True)
     return report
 
@@ -225,6 +237,7 @@ class _Run:
     fallbacks: set[str]
     stats: bool
     expect: dict
+    probe: labels.LabelProbe  # which metrics' series carry which labels, asked once each
 
     @property
     def start(self) -> int:
@@ -298,6 +311,10 @@ def _run_target(state: _Run, board: _Board, panel: dict, target: dict, collapsed
         report.slowest.append((elapsed, where, expr))
     _judge(answer, panel, where, expr, report, wanted, state.window.end)
     _remember(report, dash, panel, answer, state.window.end)
+    report.findings += [Finding(where, expr, gap) for gap in state.probe.gaps(expr)]
+    grouped = labels.grouping_gap(expr, answer)
+    if grouped:
+        report.findings.append(Finding(where, expr, grouped))
     if isinstance(wanted, dict):
         return spent  # empty by declaration: other selections cannot make it show data either
     for name, _fmt, _text in promql.variable_references(target["expr"]):

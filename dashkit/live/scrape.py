@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import yaml
