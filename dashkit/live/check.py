@@ -211,7 +211,7 @@ def run(
         fallbacks_of(rules),
         stats,
         expect or {},
-        labels.LabelProbe(prom, window.end),
+        labels.LabelProbe(prom, window.end, catalog),
     )
     for dash in dashboards:
         _run_dashboard(state, dash)

@@ -31,8 +31,8 @@ def _requires_label(matcher) -> bool:
 class LabelProbe:
     """Asks the server, once per metric and label, whether any current series carries the label."""
 
-    def __init__(self, prom, at: int):
-        self.prom, self.at = prom, at
+    def __init__(self, prom, at: int, catalog):
+        self.prom, self.at, self.catalog = prom, at, catalog
         self._present: dict[str, bool | None] = {}
 
     def _count(self, selector: str) -> bool | None:
@@ -70,8 +70,12 @@ class LabelProbe:
                 for m in matchers
                 if m.name in SCRAPE_LABELS - {"__name__"} and str(m.op) == "MatchOp.Equal"
             )
+            _, metric, part = promql.resolve_series(name, self.catalog) if name else (None, None, "")
+            # a label the catalog does not know is reported where the expression is checked; here: the
+            # catalog's labels that the data lacks
+            known = promql.series_labels(metric, part) if metric else set()
             for matcher in matchers:
-                if matcher.name in SCRAPE_LABELS or not _requires_label(matcher):
+                if matcher.name in SCRAPE_LABELS or matcher.name not in known or not _requires_label(matcher):
                     continue
                 if self.carries(name, matcher.name, scope) is False:
                     out.append(
