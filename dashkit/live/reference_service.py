@@ -50,6 +50,15 @@ def jobs_of(metric: MetricSpec, services: Mapping[str, int]) -> list[str]:
     return [metric.service] if metric.service in services else []
 
 
+def _per_service_containers(metric: MetricSpec, services: Mapping[str, int]) -> MetricSpec:
+    """A cluster exporter's container series, one per service: the catalog's `container` values are examples,
+    and each service runs in a container named after its job (values/metrics.yaml), a service added since
+    included."""
+    if metric.service != "platform" or "container" not in metric.labels:
+        return metric
+    return metric._replace(labels={**metric.labels, "container": sorted(services)})
+
+
 def playable(scenario: Scenario) -> str | None:
     """None when the scenario is a state a running service can hold; else why it is not."""
     kinds = sorted({e["kind"] for e in scenario.events} - TIMELESS_EVENTS)
@@ -112,7 +121,7 @@ def build_jobs(
         for job_name in jobs_of(metric, services):
             job, renamed = jobs[job_name], renames.get(job_name, {})
             declared = None
-            for labels in label_sets(metric, 0):
+            for labels in label_sets(_per_service_containers(metric, services), 0):
                 phase = rng.random() * 2 * math.pi  # drawn for every series, so scenarios share their base
                 shape = shape_for(scenario, metric_name, metric, job_name, {"job": job_name, **labels}, N, 15, "", 0)
                 if shape is None or job.registry is None:
