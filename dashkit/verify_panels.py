@@ -146,13 +146,17 @@ def apply_allowed(results: list[PanelResult], allowed: dict[tuple[str, str], str
 
 # --- reports -------------------------------------------------------------------------------------------
 def summary(results: list[PanelResult], rules: list[dict], drift: int, errors: int, remote) -> dict:
-    counts: dict[str, int] = {}
-    for r in results:
-        key = "not checked" if r.status.startswith("not checked") else r.status
-        counts[key] = counts.get(key, 0) + 1
     order = ("data", "empty", "allowed empty", "error", "not run", "not checked")
+
+    def count(kind: str) -> dict[str, int]:
+        statuses = [
+            "not checked" if r.status.startswith("not checked") else r.status for r in results if r.kind == kind
+        ]
+        return {k: statuses.count(k) for k in order if kind == "panel" or k != "not checked"}
+
     return {
-        "panels": {k: counts.get(k, 0) for k in order},
+        "panels": count("panel"),
+        "variables": count("variable"),
         "rules": {s: sum(r["status"] == s for r in rules) for s in ("data", "empty", "error", "not run")},
         "drift": drift,
         "series_errors": errors,
@@ -181,6 +185,8 @@ def markdown(head: dict, results: list[PanelResult], rules: list[dict], drift: l
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         f"| {p['data']} | {p['empty']} | {p['allowed empty']} | {p['error']} | {p['not run']} | {p['not checked']} "
         f"| {totals['drift']} | {totals['queries_run']} / {totals['budget']} |",
+        "",
+        "Variables: " + ", ".join(f"{n} {k}" for k, n in totals["variables"].items() if n or k == "data") + ".",
     ]
     for board in dict.fromkeys((r.dashboard, r.uid) for r in results):
         out += ["", f"## {board[0]} (`{board[1]}`)", "", "| panel | status | detail |", "| --- | --- | --- |"]

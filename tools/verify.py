@@ -146,7 +146,8 @@ def show(verdict) -> None:
     print(
         f"{verdict.head['prometheus_url']}: {verdict.head['start']} .. {verdict.head['end']}: panels {p['data']} data, "
         f"{p['empty']} empty, {p['allowed empty']} allowed empty, {p['error']} error, {p['not checked']} not checked "
-        f"(LogQL/TraceQL); {t['drift']} drift finding(s); {t['queries_run']} queries of a budget of {t['budget']}"
+        f"(LogQL/TraceQL); variables {t['variables']['data']} with values, {t['variables']['empty']} empty; "
+        f"{t['drift']} drift finding(s); {t['queries_run']} queries of a budget of {t['budget']}"
     )
     for r in verdict.results:
         if r.status in ("empty", "error", "not run"):
