@@ -450,3 +450,77 @@ def test_metrics_url_and_prometheus_url_together(busy, tmp_path):
     data, md = read()
     assert data["metrics_endpoints"]["drift"] is True and data["summary"]["drift"] == 0
     assert md.startswith("# Catalog drift") and "# Verify against" in md
+
+
+# --- types, from what a real scrape left in the server's metadata ------------------------------------------
+@pytest.fixture
+def scraping(tmp_path):
+    """scraping(job, target) -> the URL of a real Prometheus scraping `target` every second as `job`, once its
+    metadata has arrived; stopped by its PID after the test."""
+    procs = []
+
+    def start(job: str, target: str) -> str:
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s}\n"
+            f"scrape_configs: [{{job_name: {json.dumps(job)}, static_configs: [{{targets: [{json.dumps(target)}]}}]}}]\n"
+        )
+        log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 (closed with the process)
+        procs.append((subprocess.Popen(
+            [shutil.which("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            stdout=log, stderr=subprocess.STDOUT,
+        ), log))  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v1/metadata", timeout=1) as answer:
+                    if json.loads(answer.read())["data"]:
+                        return url
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"no metadata from the scrape within 30 s: {(tmp_path / 'prometheus.log').read_text()}")
+
+    yield start
+    for proc, log in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_type_that_disagrees_with_the_servers_metadata_is_drift(built, scraping, tmp_path):
+    """A counter the service declares as a gauge: Prometheus keeps the declared type from the scrape, and the
+    same comparison as --metrics-url names it."""
+    from prometheus_client import start_http_server
+    from test_verify import SERVICE, registry
+
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry(built.catalog, retyped={
+        "api_gateway_auth_failures_total": "gauge"}))  # fmt: skip
+    try:
+        options, read = reports(tmp_path)
+        done = verify("--prometheus-url", scraping(SERVICE, f"127.0.0.1:{port}"), "--range", "5m", *options)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = "`api_gateway_auth_failures_total` is a gauge, the catalog says counter (values/metrics.yaml:"
+    assert f"drift: {line}" in done.stdout and f"{line}" in read()[1]
+    (gateway,) = [d for d in read()[0]["catalog_drift"] if d["service"] == SERVICE]
+    assert [t["metric"] for t in gateway["types"]] == ["api_gateway_auth_failures_total"]
+    assert not gateway["missing"] and not gateway["labels"]  # the reference service exports the rest as written
+    assert "types not checked" not in done.stdout
