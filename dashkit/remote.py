@@ -228,6 +228,8 @@ def _read(response, deadline: float) -> bytes:
 
 
 def _reason(reason) -> str:
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({reason.verify_message}): --ca-file FILE, or --insecure-skip-verify"
     return getattr(reason, "strerror", None) or getattr(reason, "reason", None) or str(reason) or type(reason).__name__
 
 

@@ -17,6 +17,7 @@ import re
 import shlex
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -160,11 +161,14 @@ class Forward(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def proxy():
-    """proxy(upstream, delay=0, answer=None) -> a started Recording server; all are shut down after the test."""
+    """proxy(upstream, delay=0, answer=None, tls=None) -> a started Recording server (HTTPS with an SSLContext);
+    all are shut down after the test."""
     started = []
 
-    def start(upstream: str, delay: float = 0.0, answer=None) -> Recording:
+    def start(upstream: str, delay: float = 0.0, answer=None, tls: ssl.SSLContext | None = None) -> Recording:
         server = Recording(upstream, delay, answer)
+        if tls is not None:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         started.append((server, thread))
@@ -524,3 +528,24 @@ def test_a_type_that_disagrees_with_the_servers_metadata_is_drift(built, scrapin
     assert [t["metric"] for t in gateway["types"]] == ["api_gateway_auth_failures_total"]
     assert not gateway["missing"] and not gateway["labels"]  # the reference service exports the rest as written
     assert "types not checked" not in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not on PATH: no certificate to test TLS with")
+def test_tls_is_verified_unless_told_otherwise(busy, proxy, tmp_path):
+    """A self-signed certificate: refused by default (one line), trusted with --ca-file, or not verified."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    mimir = proxy(busy, tls=context)
+    url = mimir.url.replace("http://", "https://")
+    refused = verify("--prometheus-url", url, "--end", END)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith(f"{url}/api/v1/query: TLS certificate not trusted (self") and not mimir.requests
+    assert verify("--prometheus-url", url, "--end", END, "--ca-file", str(cert)).returncode == 0
+    assert verify("--prometheus-url", url, "--end", END, "--insecure-skip-verify").returncode == 0
+    assert mimir.requests

@@ -67,6 +67,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     given = [name for name in SERVER_ONLY if getattr(args, name)] + ["insecure_skip_verify"] * args.insecure_skip_verify
     if given and not args.prometheus_url:
         parser.error(f"--{given[0].replace('_', '-')} goes with --prometheus-url")
+    if args.prometheus_url and not args.prometheus_url.startswith(("http://", "https://")):
+        parser.error("--prometheus-url: an http:// or https:// URL, e.g. https://mimir.example/prometheus")
     if args.timeout <= 0 or args.max_queries < 1 or args.concurrency < 1:
         parser.error("--timeout, --max-queries and --concurrency must be more than 0")
     return args
@@ -210,4 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: nothing to clean up, no traceback
+        sys.exit(130)
