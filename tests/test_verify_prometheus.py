@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -459,8 +460,8 @@ def test_metrics_url_and_prometheus_url_together(busy, tmp_path):
 # --- types, from what a real scrape left in the server's metadata ------------------------------------------
 @pytest.fixture
 def scraping(tmp_path):
-    """scraping(job, target) -> the URL of a real Prometheus scraping `target` every second as `job`, once its
-    metadata has arrived; stopped by its PID after the test."""
+    """scraping(job, target) -> the URL of a real Prometheus scraping `target` every second as `job`, once two
+    scrapes in a row succeeded and its metadata has arrived; stopped by its PID after the test."""
     procs = []
 
     def start(job: str, target: str) -> str:
@@ -478,11 +479,15 @@ def scraping(tmp_path):
         ), log))  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
+        # metadata alone is no sign: runs found it before the service's own series, so two good scrapes too
+        scraped = urllib.parse.urlencode({"query": f'sum_over_time(up{{job="{job}"}}[1m]) >= 2'})
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"{url}/api/v1/metadata", timeout=1) as answer:
-                    if json.loads(answer.read())["data"]:
-                        return url
+                with urllib.request.urlopen(f"{url}/api/v1/query?{scraped}", timeout=1) as answer:
+                    if json.loads(answer.read())["data"]["result"]:
+                        with urllib.request.urlopen(f"{url}/api/v1/metadata", timeout=1) as answer:
+                            if json.loads(answer.read())["data"]:
+                                return url
             except OSError:
                 pass
             time.sleep(0.2)
