@@ -22,6 +22,9 @@ WORKFLOW_REQS = ("-r", "requirements-workflow.txt")  # actionlint, check-jsonsch
 # this checkout's. `python build.py` needs no install (its folder is on sys.path), so the build session skips it.
 PROJECT = ("-e", ".")
 
+# The Python services' metrics client: verify parses /metrics with it, the live check serves reference services.
+CLIENT = "prometheus-client==0.26.0"
+
 
 def install(session: nox.Session, *args: str) -> None:
     """Install with bytecode compiled: where PYTHONDONTWRITEBYTECODE is set (as on our CI machines), an
@@ -269,17 +272,21 @@ def verify(session: nox.Session) -> None:
     """Verify against the real platform: every panel, variable and rule against a Prometheus or Mimir, and catalog
     drift from it or from services' /metrics. nox -s verify -- --prometheus-url URL [--tenant ID]
     [--bearer-token-env NAME] [--allow-empty FILE] ... | --metrics-url URL [URL ...]; README "Check against your Mimir"."""
-    install(session, *BUILD_REQS, "prometheus-client==0.26.0", *PROJECT)
+    install(session, *BUILD_REQS, CLIENT, *PROJECT)
     session.run("python", "tools/verify.py", *session.posargs)
 
 
 @nox.session
 def live(session: nox.Session) -> None:
     """Every panel, variable selection and alert against a real Prometheus, per scenario of values/scenarios.yaml
-    (healthy, incident, backlog, minimal); `-- --scenario NAME` runs one. Installs Debian's prometheus if missing."""
+    (healthy, incident, backlog, minimal): over backfilled data, then with reference services (prometheus_client)
+    scraped live. `-- --scenario NAME` runs one; `-- --scrape` only the scrape mode. Installs Debian's prometheus
+    if missing."""
     prometheus(session)
-    install(session, *BUILD_REQS, *PROJECT)
-    session.run("python", "tools/live_check.py", *session.posargs)
+    install(session, *BUILD_REQS, *PROJECT, CLIENT)
+    if "--scrape" not in session.posargs:
+        session.run("python", "tools/live_check.py", *session.posargs)
+    session.run("python", "tools/live_check.py", "--scrape", *[a for a in session.posargs if a != "--scrape"])
 
 
 @nox.session

@@ -286,7 +286,7 @@ def analyse(expr: str, catalog: Catalog) -> tuple[list[str], list[str], set[str]
     return problems, sorted({base for base, _ in used}), labels
 
 
-def _selector_name(vs) -> str | None:
+def selector_name(vs) -> str | None:
     if vs.name:
         return vs.name
     for m in vs.matchers.matchers:
@@ -351,7 +351,7 @@ def _aggregate(node, function: str | None, catalog: Catalog, problems: list[str]
 
 
 def _check_selector(vs, function, catalog, problems, used) -> set[str]:
-    name = _selector_name(vs)
+    name = selector_name(vs)
     if name is None:
         return {"*"}  # {__name__=~"..."}: a meta query over many metrics; nothing to check against
     base, metric, part = resolve_series(name, catalog)

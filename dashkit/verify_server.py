@@ -101,7 +101,7 @@ def reads(expr: str, catalog: Catalog, recording: dict[str, str]) -> tuple[set[s
         for n in promql.walk(node):
             labels |= _labels_of(n)
             if isinstance(n, pp.VectorSelector):
-                base, spec, _ = promql.resolve_series(promql._selector_name(n) or "", catalog)
+                base, spec, _ = promql.resolve_series(promql.selector_name(n) or "", catalog)
                 if spec is None:
                     continue
                 metrics.add(base)

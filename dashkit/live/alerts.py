@@ -122,21 +122,31 @@ def _blind(rule, scenario, catalog: Catalog, fallbacks: set[str]) -> bool:
     return all(available(name, scenario, catalog, fallbacks) for name in names)
 
 
-def evaluate(rules, prom, end: int, scenario, report: Report, catalog: Catalog | None = None) -> list[AlertState]:
-    """Every alert's state at `end`, checked against the scenario's list of what fires."""
+def evaluate(
+    rules, prom, end: int, scenario, report: Report, catalog: Catalog | None = None, now: dict | None = None
+) -> list[AlertState]:
+    """Every alert's state at `end`, checked against the scenario's list of what fires.
+
+    now: the server's own rule states ((ruler group, alert) -> state) where Prometheus evaluated the rules
+    live over data that began moments ago (the scrape mode): no `for` period has passed, so an alert fires
+    when its condition holds now (pending or firing, Pending or Alerting), and a pending one nobody expects
+    is a finding."""
     if rules is None:
         return []
     states = []
     for rule in rules.alerts:
+        held = now.get((rule.ruler_group, rule.spec.name), "missing") if now is not None else None
         states.append(
             AlertState(
                 rule.spec.name,
                 rule.group,
                 rule.spec.severity,
-                prometheus_state(prom, rule, end),
+                held or prometheus_state(prom, rule, end),
                 grafana_state(prom, rule, end),
             )
         )
+    fires = ("firing", "pending") if now is not None else ("firing",)
+    alerting = ("Alerting", "Pending") if now is not None else ("Alerting",)
     report.alerts = states
     rule_of = {(r.spec.name, r.group, r.spec.severity): r for r in rules.alerts}
     fallbacks = fallbacks_of(rules)
@@ -146,7 +156,7 @@ def evaluate(rules, prom, end: int, scenario, report: Report, catalog: Catalog |
         where = f"alert {state.alert} ({state.service})"
         if key in expected:
             _check_linked_panel(rule_of[key], report, where)
-            if state.prometheus != "firing":
+            if state.prometheus not in fires:
                 report.findings.append(
                     Finding(
                         where,
@@ -154,7 +164,7 @@ def evaluate(rules, prom, end: int, scenario, report: Report, catalog: Catalog |
                         f"should fire ({state.severity}) in {report.scenario}: Prometheus rule is {state.prometheus}",
                     )
                 )
-            if state.grafana != "Alerting":
+            if state.grafana not in alerting:
                 report.findings.append(
                     Finding(
                         where,
@@ -163,13 +173,13 @@ def evaluate(rules, prom, end: int, scenario, report: Report, catalog: Catalog |
                     )
                 )
             continue
-        if state.prometheus in ("firing", "error"):
+        if state.prometheus in (*fires, "error", "missing"):
             report.findings.append(
                 Finding(
                     where, "", f"Prometheus rule is {state.prometheus} in {report.scenario}, which expects it quiet"
                 )
             )
-        if state.grafana in ("Alerting", "NoData", "Error", "KeepLast"):
+        if state.grafana in (*alerting, "NoData", "Error", "KeepLast"):
             report.findings.append(
                 Finding(where, "", f"Grafana rule is {state.grafana} in {report.scenario}, which expects it quiet")
             )

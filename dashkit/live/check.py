@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from .. import promql
 from ..panels import panels_with_state
 from ..specs import Catalog
+from . import labels
 from .synth import Window
 
 DEFAULT_RANGE = 6 * 3600  # the dashboards' default time range, now-6h .. now
@@ -234,11 +235,13 @@ def run(
     range_seconds: int = DEFAULT_RANGE,
     vary: bool = True,
     pool_map: Callable | None = None,
+    probe_labels: bool = True,
 ) -> Report:
     """Every target of every dashboard in one scenario. expect: dashboard uid -> panel id -> scenario ->
     expectation (data, zero or {empty: reason}), as written in values. range_seconds: the time range ending
     at window.end; vary: also run each target with its variables at All, two values, one value; pool_map:
-    map(fn, items) -> results in order, e.g. a thread pool's (a remote server is asked several at a time)."""
+    map(fn, items) -> results in order, e.g. a thread pool's (a remote server is asked several at a time);
+    probe_labels: ask which labels each metric's series carry (count() queries beyond the targets' own)."""
     report = Report(scenario.name if scenario is not None else "busy")
     # fallbacks once per run: every query of the minimal scenario asks
     state = _Run(
@@ -250,6 +253,7 @@ def run(
         fallbacks_of(rules),
         stats,
         expect or {},
+        labels.LabelProbe(prom, window.end, catalog) if probe_labels else _NO_PROBE,
         range_seconds,
         vary,
         pool_map or _in_turn,
@@ -261,6 +265,7 @@ def run(
     for (text, where, quiet_when_empty), answer in zip(expressions, answers, strict=True):
         report.rules += 1
         _judge_rule(answer, where, text, report, must_answer=scenario is None and not quiet_when_empty)
+        report.findings += [Finding(where, text, gap) for gap in state.probe.gaps(text)]
         report.outcomes.append(Outcome("rule", "", "", where, None, "", text, *answer_status(answer)))
     report.slowest.sort(reverse=True)
     return report
@@ -268,6 +273,16 @@ def run(
 
 def _in_turn(fn: Callable, items) -> list:
     return [fn(item) for item in items]
+
+
+class _NoProbe:
+    """For a caller that reads label drift from the server itself (tools/verify.py) and counts its queries."""
+
+    def gaps(self, expr: str) -> list[str]:
+        return []
+
+
+_NO_PROBE = _NoProbe()
 
 
 @dataclass
@@ -282,6 +297,7 @@ class _Run:
     fallbacks: set[str]
     stats: bool
     expect: dict
+    probe: labels.LabelProbe  # which metrics' series carry which labels, asked once each
     range_seconds: int
     vary: bool
     map: Callable
@@ -402,6 +418,10 @@ def _finish_target(state: _Run, board: _Board, t: _Target, asked: tuple[dict, fl
         report.slowest.append((elapsed, where, t.expr))
     _judge(answer, panel, where, t.expr, report, t.wanted, state.window.end)
     _remember(report, dash, panel, answer, state.window.end)
+    report.findings += [Finding(where, t.expr, gap) for gap in state.probe.gaps(t.expr)]
+    grouped = labels.grouping_gap(t.expr, answer)
+    if grouped:
+        report.findings.append(Finding(where, t.expr, grouped))
     report.outcomes.append(
         Outcome(
             "panel",

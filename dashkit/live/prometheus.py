@@ -69,7 +69,12 @@ def backfill_rules(rule_file: Path, url: str, start: int, end: int, output: Path
 class Prometheus:
     """`with Prometheus(tsdb) as prom: prom.query(...)`; rule files are loaded for live evaluation too."""
 
-    def __init__(self, tsdb: Path, rule_files: list[Path] = (), workdir: Path | None = None):
+    def __init__(
+        self, tsdb: Path, rule_files: list[Path] = (), workdir: Path | None = None, scrape: dict | None = None
+    ):
+        """scrape: {"interval": seconds, "jobs": {job: [host:port, ...]}} to scrape targets (the live check's
+        scrape mode); without it Prometheus scrapes nothing and serves the TSDB it is given."""
+        self.scrape = scrape
         self.tsdb = Path(tsdb)
         self.rule_files = [Path(p) for p in rule_files]
         self.workdir = Path(workdir or self.tsdb.parent)
@@ -90,9 +95,7 @@ class Prometheus:
     def start(self) -> None:
         config = self.workdir / "prometheus.yml"
         rules = "".join(f"  - {json.dumps(str(p))}\n" for p in self.rule_files)
-        config.write_text(
-            "global:\n  evaluation_interval: 1m\n" + (f"rule_files:\n{rules}" if rules else ""), encoding="utf-8"
-        )
+        config.write_text(self._config(rules), encoding="utf-8")
         self.port = free_port()
         self.log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
@@ -122,6 +125,18 @@ class Prometheus:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"prometheus was not ready within {READY_TIMEOUT:.0f} s")
+
+    def _config(self, rules: str) -> str:
+        text = "global:\n  evaluation_interval: 1m\n"
+        if self.scrape:
+            every = f"{self.scrape['interval']}s"
+            text = f"global:\n  scrape_interval: {every}\n  scrape_timeout: {every}\n  evaluation_interval: {every}\n"
+            text += "scrape_configs:\n"
+            for job, targets in sorted(self.scrape["jobs"].items()):
+                text += (
+                    f"  - job_name: {json.dumps(job)}\n    static_configs:\n      - targets: {json.dumps(targets)}\n"
+                )
+        return text + (f"rule_files:\n{rules}" if rules else "")
 
     def stop(self) -> None:
         if self.proc is None:
