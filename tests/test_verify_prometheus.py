@@ -1,5 +1,6 @@
-"""tools/verify.py --prometheus-url against a real Prometheus (Debian's package) holding the live check's
-synthetic data (dashkit.live.run.prepare, pinned at its window with --end), and against servers that misbehave.
+"""tools/verify.py --prometheus-url against a real Prometheus (Debian's package) scraping the reference services
+(the real prometheus_client, dashkit.live.scrape) with the project's rules, against one holding the live check's
+backfilled synthetic data (pinned at its window with --end), and against servers that misbehave.
 
 Mimir cannot run here: a loopback proxy stands in for it, recording every request's headers before forwarding it
 to the real Prometheus (and answering some requests itself where a test says so). Expectations are derived from
@@ -9,7 +10,6 @@ the built tree, never written as numbers.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import http.server
 import json
 import os
@@ -23,15 +23,15 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 
 import pytest
 from conftest import ROOT
 
-from dashkit.live import synth
+from dashkit.live import prometheus, synth
 from dashkit.live.prometheus import Prometheus
 from dashkit.live.run import prepare
+from dashkit.live.scrape import scraped
 from dashkit.panels import panels_of
 from dashkit.pipeline import build
 from dashkit.remote import Remote
@@ -44,10 +44,7 @@ pytestmark = pytest.mark.skipif(
 )
 END = rfc3339(synth.DEFAULT_WINDOW.end)  # the synthetic data's last sample: "now" for these runs
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-RENAMED = {  # a client library's names where the catalog has others
-    "http_requests_total": {"endpoint": "handler", "status": "status_code"},
-    "http_request_duration_seconds": {"endpoint": "handler"},
-}
+RENAMED = {"endpoint": "handler", "status": "status_code"}  # starlette-exporter's names for the catalog's
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +65,18 @@ def busy(built, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def reference(built, tmp_path_factory):
+    """The reference services with every series (the busy dataset), scraped live: data ends now."""
+    with scraped(built, tmp_path_factory.mktemp("reference"), synth.BUSY) as live:
+        yield live.url
+
+
+@pytest.fixture(scope="module")
 def renamed(built, tmp_path_factory):
-    """Every service's HTTP metrics labelled `handler` and `status_code`, the dashboards unchanged."""
-    catalog = dict(built.catalog)
-    for name, names in RENAMED.items():
-        catalog[name] = catalog[name]._replace(labels={names.get(k, k): v for k, v in catalog[name].labels.items()})
-    with serve(dataclasses.replace(built, catalog=catalog), tmp_path_factory.mktemp("renamed")) as prom:
-        yield prom.url
+    """Every service exporting `handler` and `status_code` for `endpoint` and `status`, the dashboards unchanged."""
+    renames = {job: RENAMED for job in built.services}
+    with scraped(built, tmp_path_factory.mktemp("renamed"), synth.BUSY, renames=renames) as live:
+        yield live.url
 
 
 def verify(*args: str, env: dict | None = None, timeout: float = 5) -> subprocess.CompletedProcess:
@@ -183,9 +185,11 @@ def proxy():
 
 
 # --- the real platform's two states ------------------------------------------------------------------------
-def test_busy_data_every_prometheus_panel_shows_data_and_nothing_drifts(built, busy, tmp_path):
+def test_reference_services_scraped_live_every_prometheus_panel_shows_data_and_nothing_drifts(
+    built, reference, tmp_path
+):
     options, read = reports(tmp_path)
-    done = verify("--prometheus-url", busy, "--end", END, *options)
+    done = verify("--prometheus-url", reference, *options)
     assert done.returncode == 0, done.stdout + done.stderr
     data, md = read()
     panels = [p for p in data["panels"] if p["kind"] == "panel"]
@@ -203,11 +207,23 @@ def test_busy_data_every_prometheus_panel_shows_data_and_nothing_drifts(built, b
     assert {d["service"] for d in data["catalog_drift"]} == set(service_metrics(built.catalog)) | {"platform"}
     assert data["summary"]["queries_run"] == planned_calls(built) and data["summary"]["queries_not_run"] == 0
     assert f"| {len(shown)} | 0 | 0 | 0 |" in md and "No drift." in md
+    assert not data["notes"]  # types checked too: the scrape left the client's metadata
+
+
+def test_backfilled_data_pinned_with_end(built, busy, tmp_path):
+    """A past window (--end): the live check's backfilled data, which has no metadata (types not checked)."""
+    options, read = reports(tmp_path)
+    done = verify("--prometheus-url", busy, "--end", END, *options)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data, _ = read()
+    assert (data["start"], data["end"]) == (rfc3339(synth.DEFAULT_WINDOW.start), END)
+    assert data["summary"]["panels"]["data"] == len(prometheus_panels(built))
+    assert data["notes"] == ["types not checked: the server has no metric metadata (/api/v1/metadata is empty)"]
 
 
 def test_renamed_labels_fail_and_every_empty_panel_names_the_rename(built, renamed, tmp_path):
     options, read = reports(tmp_path)
-    done = verify("--prometheus-url", renamed, "--end", END, *options)
+    done = verify("--prometheus-url", renamed, *options)
     assert done.returncode == 1, done.stdout + done.stderr
     data, md = read()
     empty = [p for p in data["panels"] if p["status"] == "empty"]
@@ -215,24 +231,32 @@ def test_renamed_labels_fail_and_every_empty_panel_names_the_rename(built, renam
     for panel in empty:  # each names the drift that explains it, on the terminal and in the report
         assert any(re.search(r"has `(handler|status_code)`, not `(endpoint|status)`", w) for w in panel["explained_by"])
         assert f"{panel['dashboard']} › {panel['panel']}: empty — " in done.stdout
-    for metric, names in RENAMED.items():
-        for label, exported in names.items():
-            line = f"`{metric}` has `{exported}`, not `{label}` (values/metrics.yaml:"
-            jobs = {d["service"] for d in data["catalog_drift"] if any(x.startswith(line) for x in d["lines"])}
-            assert jobs == set(service_metrics(built.catalog)), line  # on every service's job
-            assert f"drift: {line}" in done.stdout and line in md
+    for label, exported in RENAMED.items():
+        line = f"`http_requests_total` has `{exported}`, not `{label}` (values/metrics.yaml:"
+        jobs = {d["service"] for d in data["catalog_drift"] if any(x.startswith(line) for x in d["lines"])}
+        assert jobs == set(service_metrics(built.catalog)), line  # on every service's job
+        assert f"drift: {line}" in done.stdout and line in md
     # the README's example of this output is this output (line numbers aside: the catalog grows)
     section = README.split("## Check against your Mimir", 1)[1].split("\n## ", 1)[0]
     example = re.search(r"\n   ```\n(.*?)\n   ```", section, re.S).group(1)
     for line in example.splitlines():
         assert re.sub(r"yaml:\d+", "yaml:N", line.strip()) in re.sub(r"yaml:\d+", "yaml:N", done.stdout), line
-    drifted = {(m, n) for m, names in RENAMED.items() for n in names}
+    # every catalog metric a service exports with one of those labels, and nothing else
+    services = set(service_metrics(built.catalog)) | {"all"}
+    drifted = {
+        (m.name, label)
+        for m in built.catalog.values()
+        if not m.recorded and m.service in services
+        for label in RENAMED
+        if label in m.labels
+    }
     assert {(x["metric"], x["label"]) for d in data["catalog_drift"] for x in d.get("labels", [])} == drifted
+    assert not any(d.get("missing") or d.get("types") for d in data["catalog_drift"])
 
 
 def test_allowed_empty_panels_are_listed_with_their_reason_and_drift_still_fails(renamed, tmp_path):
     options, read = reports(tmp_path)
-    first = verify("--prometheus-url", renamed, "--end", END, "--report-json", str(tmp_path / "first.json"))
+    first = verify("--prometheus-url", renamed, "--report-json", str(tmp_path / "first.json"))
     empty = [p for p in json.loads((tmp_path / "first.json").read_text())["panels"] if p["status"] == "empty"]
     allow = tmp_path / "allow-empty.yaml"
     allow.write_text(
@@ -241,7 +265,7 @@ def test_allowed_empty_panels_are_listed_with_their_reason_and_drift_still_fails
             for p in empty
         )
     )
-    done = verify("--prometheus-url", renamed, "--end", END, "--allow-empty", str(allow), *options)
+    done = verify("--prometheus-url", renamed, "--allow-empty", str(allow), *options)
     assert first.returncode == done.returncode == 1, done.stdout + done.stderr  # the drift itself still fails
     data, md = read()
     allowed = [p for p in data["panels"] if p["status"] == "allowed empty"]
@@ -274,11 +298,12 @@ def readme_verify_commands() -> list[list[str]]:
     return [shlex.split(line.split("  #", 1)[0]) for line in lines]
 
 
-def test_readme_command_via_recording_proxy_standing_in_for_mimir_sends_tenant_and_token(busy, proxy, tmp_path):
-    """The README's command as written, its URL pointed at the proxy and its allow-empty file the README's
-    example: every request carries the tenant and the token, and the token is in no output."""
+def test_readme_command_via_recording_proxy_standing_in_for_mimir_sends_tenant_and_token(reference, proxy, tmp_path):
+    """The README's command as written, its URL pointed at the proxy in front of the scraped reference services
+    and its allow-empty file the README's example: every request carries the tenant and the token, and the token
+    is in no output."""
     section = README.split("## Check against your Mimir", 1)[1].split("\n## ", 1)[0]
-    mimir = proxy(busy)
+    mimir = proxy(reference)
     token = "tok-" + "5ecret" * 4
     (args,) = readme_verify_commands()
     env_var = args[args.index("--bearer-token-env") + 1]
@@ -289,7 +314,7 @@ def test_readme_command_via_recording_proxy_standing_in_for_mimir_sends_tenant_a
     args[args.index("--prometheus-url") + 1] = mimir.url
     for option in ("--report-md", "--report-json"):
         args[args.index(option) + 1] = str(tmp_path / args[args.index(option) + 1])
-    done = verify(*args, "--end", END, env={env_var: token})
+    done = verify(*args, env={env_var: token})
     assert done.returncode == 0, done.stdout + done.stderr
     assert mimir.requests and all(
         h.get("x-scope-orgid") == tenant and h.get("authorization") == f"Bearer {token}" for _, _, h in mimir.requests
@@ -439,9 +464,7 @@ def test_metrics_url_and_prometheus_url_together(busy, tmp_path):
 
     registry = CollectorRegistry()
     Gauge("up", "scraped", registry=registry).set(1)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = prometheus.free_port()
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     try:
         options, read = reports(tmp_path)
@@ -461,53 +484,27 @@ def test_metrics_url_and_prometheus_url_together(busy, tmp_path):
 @pytest.fixture
 def scraping(tmp_path):
     """scraping(job, target) -> the URL of a real Prometheus scraping `target` every second as `job`, once two
-    scrapes in a row succeeded and its metadata has arrived; stopped by its PID after the test."""
-    procs = []
+    scrapes in a row succeeded and its metadata has arrived; stopped (by its PID) after the test."""
+    started = []
 
     def start(job: str, target: str) -> str:
-        port = free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            "global: {scrape_interval: 1s}\n"
-            f"scrape_configs: [{{job_name: {json.dumps(job)}, static_configs: [{{targets: [{json.dumps(target)}]}}]}}]\n"
-        )
-        log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 (closed with the process)
-        procs.append((subprocess.Popen(
-            [shutil.which("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT,
-        ), log))  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        prom = Prometheus(tmp_path / "tsdb", workdir=tmp_path, scrape={"interval": 1, "jobs": {job: [target]}})
+        started.append(prom)
+        prom.start()
         # metadata alone is no sign: runs found it before the service's own series, so two good scrapes too
-        scraped = urllib.parse.urlencode({"query": f'sum_over_time(up{{job="{job}"}}[1m]) >= 2'})
+        scrapes = f'sum_over_time(up{{job="{job}"}}[1m]) >= 2'
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v1/query?{scraped}", timeout=1) as answer:
-                    if json.loads(answer.read())["data"]["result"]:
-                        with urllib.request.urlopen(f"{url}/api/v1/metadata", timeout=1) as answer:
-                            if json.loads(answer.read())["data"]:
-                                return url
-            except OSError:
-                pass
+            if prom.query(scrapes, int(time.time()))["data"]["result"] and prom.api("/api/v1/metadata")["data"]:
+                return prom.url
             time.sleep(0.2)
-        raise AssertionError(f"no metadata from the scrape within 30 s: {(tmp_path / 'prometheus.log').read_text()}")
+        raise AssertionError(
+            f"two scrapes and metadata not there within 30 s: {(tmp_path / 'prometheus.log').read_text()}"
+        )
 
     yield start
-    for proc, log in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-        log.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for prom in started:
+        prom.stop()
 
 
 def test_a_type_that_disagrees_with_the_servers_metadata_is_drift(built, scraping, tmp_path):
@@ -516,7 +513,7 @@ def test_a_type_that_disagrees_with_the_servers_metadata_is_drift(built, scrapin
     from prometheus_client import start_http_server
     from test_verify import SERVICE, registry
 
-    port = free_port()
+    port = prometheus.free_port()
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry(built.catalog, retyped={
         "api_gateway_auth_failures_total": "gauge"}))  # fmt: skip
     try:
