@@ -269,8 +269,9 @@ def preview(session: nox.Session) -> None:
 
 @nox.session
 def verify(session: nox.Session) -> None:
-    """Catalog drift against real services: which catalog metrics, labels and types their /metrics disagree with.
-    nox -s verify -- --metrics-url URL [URL ...] [--job NAME] [--report-md FILE] [--report-json FILE]."""
+    """Verify against the real platform: every panel, variable and rule against a Prometheus or Mimir, and catalog
+    drift from it or from services' /metrics. nox -s verify -- --prometheus-url URL [--tenant ID]
+    [--bearer-token-env NAME] [--allow-empty FILE] ... | --metrics-url URL [URL ...]; README "Check against your Mimir"."""
     install(session, *BUILD_REQS, CLIENT, *PROJECT)
     session.run("python", "tools/verify.py", *session.posargs)
 

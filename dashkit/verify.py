@@ -36,7 +36,7 @@ class EndpointError(Exception):
 @dataclass
 class Family:
     name: str
-    type: str
+    type: str | None  # None: the source does not say (a server without metadata for it)
     series: dict[str, list[dict]] = field(default_factory=dict)  # sample name -> the label sets of its samples
 
 
@@ -95,11 +95,11 @@ def find(spec: MetricSpec, families: dict[str, Family]) -> tuple[Family, list[di
     return (family, [labels for sets in family.series.values() for labels in sets]) if family else None
 
 
-def service_metrics(catalog: Catalog) -> dict[str, list[MetricSpec]]:
+def service_metrics(catalog: Catalog, not_exported=NOT_EXPORTED) -> dict[str, list[MetricSpec]]:
     """Service -> the catalog metrics its endpoint should export (`all` ones included), recorded ones left out."""
     raw = [m for m in catalog.values() if not m.recorded]
     services = sorted({m.service for m in raw} - {"all", "platform"})
-    common = [m for m in raw if m.service == "all" and m.name not in NOT_EXPORTED]
+    common = [m for m in raw if m.service == "all" and m.name not in not_exported]
     return {s: [m for m in raw if m.service == s] + common for s in services}
 
 
@@ -154,15 +154,20 @@ class Endpoint:
     def lines(self) -> list[str]:
         """The findings, one per line, as the terminal and the Markdown report show them."""
         out = [] if self.service else [f"service unknown: {self.service_from}"]
-        out += [f"`{m['metric']}` ({m['type']}, {m['service']}) is not exported ({m['where']})" for m in self.missing]
+        out += [missing_line(m) for m in self.missing]
         for t in self.types:
             out.append(f"`{t['metric']}` is a {t['exported']}, the catalog says {t['catalog']} ({t['where']})")
-        for lab in self.labels:
-            if lab["has"]:
-                out.append(f"`{lab['metric']}` has `{lab['has']}`, not `{lab['label']}` ({lab['where']})")
-            else:
-                out.append(f"`{lab['metric']}` lacks the label `{lab['label']}` ({lab['where']})")
-        return out
+        return out + [label_line(lab) for lab in self.labels]
+
+
+def missing_line(m: dict) -> str:
+    return f"`{m['metric']}` ({m['type']}, {m['service']}) is not exported ({m['where']})"
+
+
+def label_line(lab: dict) -> str:
+    if lab["has"]:
+        return f"`{lab['metric']}` has `{lab['has']}`, not `{lab['label']}` ({lab['where']})"
+    return f"`{lab['metric']}` lacks the label `{lab['label']}` ({lab['where']})"
 
 
 def verify(url: str, text: str, catalog: Catalog, where, job: str | None = None) -> Endpoint:
@@ -176,6 +181,13 @@ def verify(url: str, text: str, catalog: Catalog, where, job: str | None = None)
     found = Endpoint(url, service, told)
     found.not_checked = {name: why for name, why in NOT_EXPORTED.items() if name in catalog}
     metrics = expected.get(service) or [m for m in next(iter(expected.values()), []) if m.service == "all"]
+    compare(found, metrics, families, where)
+    return found
+
+
+def compare(found: Endpoint, metrics: list[MetricSpec], families: dict[str, Family], where) -> Endpoint:
+    """Record in `found` what of `metrics` the families lack or say otherwise: one code path for a /metrics
+    text and for what a Prometheus server holds (dashkit/verify_server.py)."""
     for spec in metrics:
         at = where("metrics", spec.name)
         hit = find(spec, families)
@@ -183,7 +195,7 @@ def verify(url: str, text: str, catalog: Catalog, where, job: str | None = None)
             found.missing.append({"metric": spec.name, "type": spec.type, "service": spec.service, "where": str(at)})
             continue
         family, label_sets = hit
-        if family.type != spec.type:
+        if family.type is not None and family.type != spec.type:
             found.types.append({"metric": spec.name, "catalog": spec.type, "exported": family.type, "where": str(at)})
         seen: dict[str, set] = {}
         for labels in label_sets:

@@ -70,7 +70,8 @@ def test_ci_runs_the_readme_set_up_block_as_written():
 
 def test_every_readme_command_is_run_by_ci_or_a_test():
     """Each line is one of: the set-up block (.ci/run runs it), a nox session .ci/run runs, the deploy copy
-    (tests/test_deploy.py runs the README's line), or mimirtool, which cannot be installed here: its file
+    (tests/test_deploy.py runs the README's line), `nox -s verify` against Mimir (tests/test_verify_prometheus.py
+    runs the README's line against a real Prometheus behind a proxy standing in for Mimir), or mimirtool, which cannot be installed here: its file
     arguments are checked against what the build writes instead."""
     setup = README.split("<!-- /setup -->")[0]
     ci_sessions = set(re.findall(r"^nox -s ([a-z-]+)", CI, re.M))
@@ -84,6 +85,10 @@ def test_every_readme_command_is_run_by_ci_or_a_test():
             assert rule_files and all(as_built(w.removeprefix("out/")) in files for w in rule_files), line
         elif words[0] in ("cp", "rm") and "/grafana/provisioning" in line:
             assert "readme_deploy_commands()" in (ROOT / "tests" / "test_deploy.py").read_text(encoding="utf-8")
+        elif words[:3] == ["nox", "-s", "verify"]:  # needs a Mimir: run against a real Prometheus behind a proxy
+            assert "readme_verify_commands()" in (ROOT / "tests" / "test_verify_prometheus.py").read_text(
+                encoding="utf-8"
+            )
         elif words[0] == "nox":
             assert words[1:2] == ["-s"] and words[2] in ci_sessions, f"{line}: not run by .ci/run"
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import promql
@@ -68,6 +69,31 @@ class Finding:
         return f"{self.where}: {self.message}\n    {self.expr}"
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What one query answered, for a per-panel table (tools/verify.py): kind is panel, variable or rule;
+    status is data, empty, error, not run (a query budget spent) or not checked (LogQL/TraceQL)."""
+
+    kind: str
+    dashboard: str
+    uid: str
+    panel: str
+    panel_id: int | None
+    ref: str
+    expr: str
+    status: str
+    message: str = ""
+
+
+def answer_status(answer: dict) -> tuple[str, str]:
+    """(status, message) of one API answer: data, empty, error, or not run (the client's budget refused it)."""
+    if answer.get("status") != "success":
+        return ("not run" if answer.get("errorType") == "budget" else "error"), str(answer.get("error", answer))
+    result = answer.get("data")
+    result = result.get("result") if isinstance(result, dict) else result
+    return ("data" if result else "empty"), ""
+
+
 @dataclass
 class Report:
     scenario: str = "busy"
@@ -85,6 +111,7 @@ class Report:
     alerts: list = field(default_factory=list)  # alert states, filled by dashkit.live.alerts
     # (dashboard uid, panel id) -> (title, threshold levels, values the panel shows at the end of the data)
     shown: dict = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)  # every query's answer, in the order run
 
     @property
     def ok(self) -> bool:
@@ -95,7 +122,9 @@ ALL = "$__all"
 PROMETHEUS_REGEX_SPECIAL = re.compile(r"[$^*{}\[\]'+?.()|]")  # Grafana's prometheusSpecialRegexEscape
 
 
-def variable_options(dash: dict, prom, window: Window, report: Report) -> dict[str, list[str]]:
+def variable_options(
+    dash: dict, prom, window: Window, report: Report, range_seconds: int = DEFAULT_RANGE
+) -> dict[str, list[str]]:
     """Every value a person can pick, per variable: fixed options, or what the label values API returns."""
     options = {}
     for var in dash["templating"]["list"]:
@@ -112,10 +141,16 @@ def variable_options(dash: dict, prom, window: Window, report: Report) -> dict[s
                 report.findings.append(Finding(where, var["query"], "not a label_values() query"))
                 options[name] = []
                 continue
-            answer = prom.label_values(match["label"], match["selector"], window.end - DEFAULT_RANGE, window.end)
+            answer = prom.label_values(match["label"], match["selector"], window.end - range_seconds, window.end)
             found = sorted(answer.get("data") or [])
             if answer.get("status") != "success":
                 report.findings.append(Finding(where, var["query"], f"query failed ({answer.get('error')})"))
+            status, message = answer_status(answer)
+            report.outcomes.append(
+                Outcome(
+                    "variable", dash["title"], dash.get("uid", ""), f"${name}", None, "", var["query"], status, message
+                )
+            )
             options[name] = found
     return options
 
@@ -197,9 +232,16 @@ def run(
     stats: bool = True,
     expect: dict | None = None,
     scenario=None,
+    range_seconds: int = DEFAULT_RANGE,
+    vary: bool = True,
+    pool_map: Callable | None = None,
+    probe_labels: bool = True,
 ) -> Report:
     """Every target of every dashboard in one scenario. expect: dashboard uid -> panel id -> scenario ->
-    expectation (data, zero or {empty: reason}), as written in values."""
+    expectation (data, zero or {empty: reason}), as written in values. range_seconds: the time range ending
+    at window.end; vary: also run each target with its variables at All, two values, one value; pool_map:
+    map(fn, items) -> results in order, e.g. a thread pool's (a remote server is asked several at a time);
+    probe_labels: ask which labels each metric's series carry (count() queries beyond the targets' own)."""
     report = Report(scenario.name if scenario is not None else "busy")
     # fallbacks once per run: every query of the minimal scenario asks
     state = _Run(
@@ -211,18 +253,36 @@ def run(
         fallbacks_of(rules),
         stats,
         expect or {},
-        labels.LabelProbe(prom, window.end, catalog),
+        labels.LabelProbe(prom, window.end, catalog) if probe_labels else _NO_PROBE,
+        range_seconds,
+        vary,
+        pool_map or _in_turn,
     )
     for dash in dashboards:
         _run_dashboard(state, dash)
-    for text, where, quiet_when_empty in rule_expressions(rules):
+    expressions = rule_expressions(rules)
+    answers = state.map(lambda rule: prom.query(rule[0], window.end), expressions)
+    for (text, where, quiet_when_empty), answer in zip(expressions, answers, strict=True):
         report.rules += 1
-        _judge_rule(
-            prom.query(text, window.end), where, text, report, must_answer=scenario is None and not quiet_when_empty
-        )
+        _judge_rule(answer, where, text, report, must_answer=scenario is None and not quiet_when_empty)
         report.findings += [Finding(where, text, gap) for gap in state.probe.gaps(text)]
+        report.outcomes.append(Outcome("rule", "", "", where, None, "", text, *answer_status(answer)))
     report.slowest.sort(reverse=True)
     return report
+
+
+def _in_turn(fn: Callable, items) -> list:
+    return [fn(item) for item in items]
+
+
+class _NoProbe:
+    """For a caller that reads label drift from the server itself (tools/verify.py) and counts its queries."""
+
+    def gaps(self, expr: str) -> list[str]:
+        return []
+
+
+_NO_PROBE = _NoProbe()
 
 
 @dataclass
@@ -238,10 +298,13 @@ class _Run:
     stats: bool
     expect: dict
     probe: labels.LabelProbe  # which metrics' series carry which labels, asked once each
+    range_seconds: int
+    vary: bool
+    map: Callable
 
     @property
     def start(self) -> int:
-        return self.window.end - DEFAULT_RANGE
+        return self.window.end - self.range_seconds
 
 
 @dataclass
@@ -256,7 +319,7 @@ class _Board:
 
 def _run_dashboard(state: _Run, dash: dict) -> None:
     report = state.report
-    options = variable_options(dash, state.prom, state.window, report)
+    options = variable_options(dash, state.prom, state.window, report, state.range_seconds)
     variables = {var["name"]: var for var in dash["templating"]["list"]}
     picks = {name: selections(var, options.get(name, [])) for name, var in variables.items()}
     for name, var in variables.items():
@@ -269,30 +332,58 @@ def _run_dashboard(state: _Run, dash: dict) -> None:
                 Finding(f"{dash['title']} › variable ${name}", var["query"], "matches nothing (no values)")
             )
     board = _Board(dash, variables, picks, {name: choices[0][1] for name, choices in picks.items()})
-    spent, touched = 0.0, 0
+    queued: list[_Target] = []
     for panel, collapsed in panels_with_state(dash):
         kind = panel.get("datasource", {}).get("type")
         if kind in ("loki", "tempo"):
             _check_filters(dash, panel, variables, picks, board.defaults, kind, report)
             language = "LogQL" if kind == "loki" else "TraceQL/service map"
             report.not_run[language] = report.not_run.get(language, 0) + len(panel.get("targets", []))
+            report.outcomes.append(
+                Outcome(
+                    "panel",
+                    dash["title"],
+                    dash.get("uid", ""),
+                    panel["title"],
+                    panel.get("id"),
+                    "",
+                    "",
+                    f"not checked ({'LogQL' if kind == 'loki' else 'TraceQL'})",
+                )
+            )
             continue
-        for target in panel.get("targets", []):
-            elapsed, samples = _run_target(state, board, panel, target, collapsed)
-            spent += elapsed
-            touched += samples
+        queued += [_prepare_target(state, board, panel, target, collapsed) for target in panel.get("targets", [])]
+    # the queries of a dashboard are independent: asked together (a pool's map), judged in order
+    answers = iter(state.map(lambda t: _timed_query(state, t), [t for t in queued if t.expr is not None]))
+    spent, touched = 0.0, 0
+    for target in queued:
+        elapsed, samples = _finish_target(state, board, target, next(answers) if target.expr is not None else None)
+        spent += elapsed
+        touched += samples
     report.query_ms[dash["title"]] = spent
     report.samples[dash["title"]] = touched
 
 
-def _run_target(state: _Run, board: _Board, panel: dict, target: dict, collapsed: bool) -> tuple[float, int]:
-    """One Prometheus target at the default selection, judged; then at the other selections of its
-    variables. Returns (time, samples) a refresh spends on it: none in a collapsed row, which is queried
-    only when someone opens it."""
-    report, dash = state.report, board.json
-    report.targets += 1
+@dataclass
+class _Target:
+    """One Prometheus target of a panel, interpolated at the default selection and ready to ask."""
+
+    panel: dict
+    target: dict
+    collapsed: bool
+    where: str
+    macros: dict
+    step: int
+    wanted: object
+    expr: str | None  # None: it cannot run (an undefined variable)
+    early: list[Finding]  # what was found before asking, reported in place when the answer is judged
+
+
+def _prepare_target(state: _Run, board: _Board, panel: dict, target: dict, collapsed: bool) -> _Target:
+    state.report.targets += 1
+    dash = board.json
     where = f"{dash['title']} › {panel['title']} [{target['refId']}]"
-    macros = grafana_intervals(DEFAULT_RANGE, state.window.step, panel.get("maxDataPoints"))
+    macros = grafana_intervals(state.range_seconds, state.window.step, panel.get("maxDataPoints"))
     step = macros.pop("step")
     # a query's own expectation, else the panel's, else what the scenario implies
     declared = state.expect.get(dash.get("uid"), {}).get(panel.get("id"), {})
@@ -300,28 +391,57 @@ def _run_target(state: _Run, board: _Board, panel: dict, target: dict, collapsed
     wanted = _expectation(own, state.scenario, target, state.catalog, board.defaults.get("job"), state.fallbacks)
     expr, missing = interpolate(target["expr"], dict(board.defaults, **macros), "prometheus")
     if missing:
-        report.findings.append(Finding(where, target["expr"], f"undefined variable(s): {', '.join(missing)}"))
-        return 0.0, 0
-    report.findings += [Finding(where, expr, message) for message in promql.check_expr(expr, state.catalog)[0]]
+        early = [Finding(where, target["expr"], f"undefined variable(s): {', '.join(missing)}")]
+        return _Target(panel, target, collapsed, where, macros, step, wanted, None, early)
+    early = [Finding(where, expr, message) for message in promql.check_expr(expr, state.catalog)[0]]
+    return _Target(panel, target, collapsed, where, macros, step, wanted, expr, early)
+
+
+def _timed_query(state: _Run, t: _Target) -> tuple[dict, float]:
     began = time.perf_counter()
-    answer = _query(state.prom, expr, target, state.start, state.window.end, step, state.stats)
-    elapsed = _server_ms(answer) if state.stats else (time.perf_counter() - began) * 1000
-    spent = (0.0, 0) if collapsed else (elapsed, _samples(answer))
-    if not collapsed:
-        report.slowest.append((elapsed, where, expr))
-    _judge(answer, panel, where, expr, report, wanted, state.window.end)
+    answer = _query(state.prom, t.expr, t.target, state.start, state.window.end, t.step, state.stats)
+    return answer, (time.perf_counter() - began) * 1000
+
+
+def _finish_target(state: _Run, board: _Board, t: _Target, asked: tuple[dict, float] | None) -> tuple[float, int]:
+    """Judge one target's answer at the default selection; then run it at the other selections of its
+    variables. Returns (time, samples) a refresh spends on it: none in a collapsed row, which is queried
+    only when someone opens it."""
+    report, dash, panel, target, where = state.report, board.json, t.panel, t.target, t.where
+    report.findings += t.early
+    if asked is None:
+        return 0.0, 0
+    answer, wall_ms = asked
+    elapsed = _server_ms(answer) if state.stats else wall_ms
+    spent = (0.0, 0) if t.collapsed else (elapsed, _samples(answer))
+    if not t.collapsed:
+        report.slowest.append((elapsed, where, t.expr))
+    _judge(answer, panel, where, t.expr, report, t.wanted, state.window.end)
     _remember(report, dash, panel, answer, state.window.end)
-    report.findings += [Finding(where, expr, gap) for gap in state.probe.gaps(expr)]
-    grouped = labels.grouping_gap(expr, answer)
+    report.findings += [Finding(where, t.expr, gap) for gap in state.probe.gaps(t.expr)]
+    grouped = labels.grouping_gap(t.expr, answer)
     if grouped:
-        report.findings.append(Finding(where, expr, grouped))
-    if isinstance(wanted, dict):
+        report.findings.append(Finding(where, t.expr, grouped))
+    report.outcomes.append(
+        Outcome(
+            "panel",
+            dash["title"],
+            dash.get("uid", ""),
+            panel["title"],
+            panel.get("id"),
+            target["refId"],
+            t.expr,
+            *answer_status(answer),
+        )
+    )
+    if isinstance(t.wanted, dict) or not state.vary:
         return spent  # empty by declaration: other selections cannot make it show data either
     for name, _fmt, _text in promql.variable_references(target["expr"]):
         for label, value in board.picks.get(name, [])[1:]:
             report.selections += 1
-            varied, _ = interpolate(target["expr"], dict(board.defaults, **macros, **{name: value}), "prometheus")
-            answer = _query(state.prom, varied, target, state.start, state.window.end, step, False)
+            values = dict(board.defaults, **t.macros, **{name: value})
+            varied, _ = interpolate(target["expr"], values, "prometheus")
+            answer = _query(state.prom, varied, target, state.start, state.window.end, t.step, False)
             _judge(answer, panel, f"{where} with ${name} = {label}", varied, report, "data", state.window.end)
     return spent
 
