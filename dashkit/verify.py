@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
 from .specs import Catalog, MetricSpec
@@ -66,13 +67,18 @@ def fetch(url: str, timeout: float) -> str:
 def parse(url: str, text: str) -> dict[str, Family]:
     """Family name -> Family, as prometheus_client reads the text; EndpointError when it cannot."""
     families = {}
+    # an endpoint that ignores Accept and always answers OpenMetrics (it ends with `# EOF`) gets that format's
+    # parser: the classic one would read a counter's `_total` samples as a family of unknown type
+    openmetrics = text.rstrip().endswith("# EOF")
+    reader = openmetrics_families if openmetrics else text_string_to_metric_families
     try:
-        for parsed in text_string_to_metric_families(text):
+        for parsed in reader(text):
             family = families.setdefault(parsed.name, Family(parsed.name, parsed.type))
             for sample in parsed.samples:
                 family.series.setdefault(sample.name, []).append(dict(sample.labels))
     except Exception as e:  # the parser raises ValueError, IndexError, ... on text that is not the format
-        raise EndpointError(f"{url}: not the Prometheus text format ({type(e).__name__}: {e})") from None
+        kind = "OpenMetrics" if openmetrics else "Prometheus text"
+        raise EndpointError(f"{url}: not the {kind} format ({type(e).__name__}: {e})") from None
     if text.strip() and not families:
         raise EndpointError(f"{url}: no metrics in the body (is it a /metrics endpoint?)")
     return families

@@ -159,6 +159,7 @@ def summary(results: list[PanelResult], rules: list[dict], drift: int, errors: i
         "variables": count("variable"),
         "rules": {s: sum(r["status"] == s for r in rules) for s in ("data", "empty", "error", "not run")},
         "drift": drift,
+        "panels_reading_drift": sum(1 for r in results if r.explained_by),
         "series_errors": errors,
         "queries_run": remote.used,
         "queries_not_run": remote.refused,
@@ -187,6 +188,7 @@ def markdown(head: dict, results: list[PanelResult], rules: list[dict], drift: l
         f"| {totals['drift']} | {totals['queries_run']} / {totals['budget']} |",
         "",
         "Variables: " + ", ".join(f"{n} {k}" for k, n in totals["variables"].items() if n or k == "data") + ".",
+        f"Panels and variables that read what drifts: {totals['panels_reading_drift']}.",
     ]
     for board in dict.fromkeys((r.dashboard, r.uid) for r in results):
         out += ["", f"## {board[0]} (`{board[1]}`)", "", "| panel | status | detail |", "| --- | --- | --- |"]

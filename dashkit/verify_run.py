@@ -153,11 +153,13 @@ def verify_server(build: Build, remote, end: int, range_seconds: int, concurrenc
 
 
 def _explain(results: list[PanelResult], build: Build, endpoints) -> None:
-    """Name the drift behind each empty panel and variable."""
+    """Name the drift behind each empty panel and variable, and behind a panel that shows data but reads what
+    drifts (a `by (endpoint)` over series with `handler` draws one unnamed line; a zero-guarded ratio over a
+    missing `status` shows a calm 0)."""
     recording = {r["record"]: r["expr"] for r in (build.rules.recording if build.rules else [])}
     jobs = {d.json["uid"]: d.job for d in build.dashboards}
     for r in results:
-        if r.status not in ("empty", "allowed empty"):
+        if r.status not in ("empty", "allowed empty", "data"):
             continue
         exprs = [_as_promql(q["expr"]) for q in r.queries]
         r.explained_by = explain(exprs, jobs.get(r.uid), endpoints, build.catalog, recording)

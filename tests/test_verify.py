@@ -15,10 +15,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from dashkit.pipeline import build
 from dashkit.verify import service_metrics
@@ -95,9 +97,42 @@ def test_the_reference_service_has_no_drift(catalog, serve, tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["drift"] is False
     (endpoint,) = report["endpoints"]
-    assert endpoint["service"] == SERVICE and endpoint["service_from"].startswith("exports 5 of its 5")
+    own = sum(1 for m in service_metrics(catalog)[SERVICE] if m.service == SERVICE)
+    assert endpoint["service"] == SERVICE and endpoint["service_from"].startswith(f"exports {own} of its {own}")
     assert not endpoint["missing"] and not endpoint["labels"] and not endpoint["types"]
     assert "No drift" in (tmp_path / "r.md").read_text()
+
+
+def test_an_endpoint_that_always_answers_openmetrics_is_read_with_that_parser(catalog, tmp_path):
+    """Some exporters ignore Accept and serve OpenMetrics (counters as `# TYPE x counter` over `x_total`
+    samples, a closing `# EOF`): read with the classic parser every counter would look retyped."""
+    reg = registry(catalog)
+
+    class OpenMetricsOnly(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = openmetrics_latest(reg)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OpenMetricsOnly)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+        assert urllib.request.urlopen(url, timeout=5).read().rstrip().endswith(b"# EOF")
+        done = run("--metrics-url", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{url}: {SERVICE}: no drift" in done.stdout
 
 
 def test_renamed_labels_are_named_with_the_rename(catalog, serve, tmp_path):

@@ -221,7 +221,7 @@ def test_backfilled_data_pinned_with_end(built, busy, tmp_path):
     assert data["notes"] == ["types not checked: the server has no metric metadata (/api/v1/metadata is empty)"]
 
 
-def test_renamed_labels_fail_and_every_empty_panel_names_the_rename(built, renamed, tmp_path):
+def test_renamed_labels_fail_and_every_panel_reading_them_names_the_rename(built, renamed, tmp_path):
     options, read = reports(tmp_path)
     done = verify("--prometheus-url", renamed, *options)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -252,6 +252,16 @@ def test_renamed_labels_fail_and_every_empty_panel_names_the_rename(built, renam
     }
     assert {(x["metric"], x["label"]) for d in data["catalog_drift"] for x in d.get("labels", [])} == drifted
     assert not any(d.get("missing") or d.get("types") for d in data["catalog_drift"])
+    # every panel whose queries read a renamed label is named, the ones still showing data too (one unnamed
+    # line for `by (endpoint)`, a calm 0 for a zero-guarded ratio over `status`)
+    reading = re.compile(r"\b(" + "|".join(RENAMED) + r")\b")
+    affected = [p for p in data["panels"] if any(reading.search(q["expr"]) for q in p["queries"])]
+    assert any(p["status"] == "data" for p in affected)  # the silent kind is among them
+    for panel in affected:
+        assert panel["explained_by"], panel
+        shown = "data, but it reads what drifts" if panel["status"] == "data" else panel["status"]
+        assert f"{panel['dashboard']} › {panel['panel']}: {shown} — " in done.stdout
+    assert data["summary"]["panels_reading_drift"] == sum(1 for p in data["panels"] if p["explained_by"])
 
 
 def test_allowed_empty_panels_are_listed_with_their_reason_and_drift_still_fails(renamed, tmp_path):

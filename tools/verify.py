@@ -152,9 +152,10 @@ def show(verdict) -> None:
         f"{t['drift']} drift finding(s); {t['queries_run']} queries of a budget of {t['budget']}"
     )
     for r in verdict.results:
-        if r.status in ("empty", "error", "not run"):
+        if r.status in ("empty", "error", "not run") or r.explained_by:
             why = "; ".join([r.detail] * bool(r.detail) + r.explained_by)
-            print(f"  {r.dashboard} › {r.panel}: {r.status}" + (f" — {why}" if why else ""))
+            status = "data, but it reads what drifts" if r.status == "data" else r.status
+            print(f"  {r.dashboard} › {r.panel}: {status}" + (f" — {why}" if why else ""))
     for rule in verdict.rules:
         if rule["status"] == "error":
             print(f"  {rule['rule']}: error — {rule['message']}")

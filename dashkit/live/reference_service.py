@@ -28,15 +28,14 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 
 from ..specs import Catalog, MetricSpec
+from ..verify import NOT_EXPORTED
 from .prometheus import free_port
 from .synth import NO_HINTS, PLATFORM_JOB, Scenario, _is_error, _latest, _rate_at, _wave, label_sets, shape_for
 
-# Never on a service's /metrics: Prometheus writes `up` at each scrape; the plain client exports no memory
-# limit (values/metrics.yaml: only a service outside Kubernetes sets it itself).
-NOT_SERVED = {"up", "process_memory_limit_bytes"}
+NOT_SERVED = set(NOT_EXPORTED)  # what no service's /metrics carries, and why (dashkit/verify.py)
 TICK = 0.25  # seconds between traffic steps
 N = 1000  # the scenario's length in synth's samples; a live service holds the state at its last sample
-# Events that need time to pass (a service that was up and then went away, a counter reset) are not a state:
+# Events that need time to pass (a restart: counters that fell back to zero) are not a state a service holds:
 # the backfilled live check plays them.
 TIMELESS_EVENTS = {"rate", "latency", "gauge", "down", "absent"}
 KINDS = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}
