@@ -175,6 +175,8 @@ class Remote:
             return decoded
         detail = decoded.get("error") if isinstance(decoded, dict) else body.decode("utf-8", "replace")
         text = f"HTTP {err.code} {err.reason}" + (f": {_first_line(detail)}" if detail and detail.strip() else "")
+        if err.code == 404:  # the most common wrong URL: a path too many or too few
+            text += " (the API base: a Prometheus's root URL, Mimir's with /prometheus)"
         if err.code in FATAL:
             raise RemoteError(f"{where}: {self._clean(text)}")
         raise _Transient(text)

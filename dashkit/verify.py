@@ -92,12 +92,14 @@ def sample_names(spec: MetricSpec) -> list[str]:
 
 
 def find(spec: MetricSpec, families: dict[str, Family]) -> tuple[Family, list[dict]] | None:
-    """The family exporting the catalog metric and the label sets of its series, else None."""
+    """The family exporting the catalog metric and the label sets of its series, else None. A family declared
+    with no series yet (HELP and TYPE only: a labelled metric before its first use) is found with no label sets;
+    the classic text parser names a counter's family without `_total`."""
     for name in sample_names(spec):
         for family in families.values():
             if name in family.series:
                 return family, family.series[name]
-    family = families.get(spec.name)
+    family = families.get(spec.name) or families.get(spec.name.removesuffix("_total"))
     return (family, [labels for sets in family.series.values() for labels in sets]) if family else None
 
 
@@ -152,14 +154,18 @@ class Endpoint:
     labels: list[dict] = field(default_factory=list)  # {metric, label, where, has (a rename) or None}
     types: list[dict] = field(default_factory=list)  # {metric, catalog, exported, where}
     not_checked: dict[str, str] = field(default_factory=dict)  # metric -> why
+    notes: list[str] = field(default_factory=list)  # what is as it should be, though it looks absent
+    unscraped: bool = False  # no series of the job at all: one line instead of one per metric
 
     @property
     def drift(self) -> bool:
-        return bool(self.service is None or self.missing or self.labels or self.types)
+        return bool(self.service is None or self.unscraped or self.missing or self.labels or self.types)
 
     def lines(self) -> list[str]:
         """The findings, one per line, as the terminal and the Markdown report show them."""
         out = [] if self.service else [f"service unknown: {self.service_from}"]
+        if self.unscraped:
+            out.append(f"{self.service_from}: is it scraped, and under this job name?")
         out += [missing_line(m) for m in self.missing]
         for t in self.types:
             out.append(f"`{t['metric']}` is a {t['exported']}, the catalog says {t['catalog']} ({t['where']})")
@@ -201,13 +207,17 @@ def compare(found: Endpoint, metrics: list[MetricSpec], families: dict[str, Fami
             found.missing.append({"metric": spec.name, "type": spec.type, "service": spec.service, "where": str(at)})
             continue
         family, label_sets = hit
+        if not label_sets:  # declared, no series yet: a counter of failures before the first failure
+            found.notes.append(
+                f"`{spec.name}` is declared but has no series yet (a labelled metric appears on its first use)"
+            )
         if family.type is not None and family.type != spec.type:
             found.types.append({"metric": spec.name, "catalog": spec.type, "exported": family.type, "where": str(at)})
         seen: dict[str, set] = {}
         for labels in label_sets:
             for name, value in labels.items():
                 seen.setdefault(name, set()).add(value)
-        lacking = [label for label in spec.labels if label not in seen]
+        lacking = [label for label in spec.labels if label not in seen] if label_sets else []
         unknown = {k: v for k, v in seen.items() if k not in spec.labels and k not in IMPLIED_LABELS | SAMPLE_LABELS}
         suggested = renames(lacking, unknown, spec)
         for label in lacking:
@@ -228,6 +238,7 @@ def markdown(endpoints: list[Endpoint]) -> str:
         out += [f"## {e.url}", "", f"Service: **{e.service or 'unknown'}** ({e.service_from}).", ""]
         lines = e.lines()
         out += [f"- {line}" for line in lines] if lines else ["No drift: every catalog metric, label and type agrees."]
+        out += ["", *[f"- note: {n}" for n in e.notes]] if e.notes else []
         if e.not_checked:
             out += ["", "Not checked: " + "; ".join(f"`{k}` ({v})" for k, v in e.not_checked.items()) + "."]
         out.append("")

@@ -201,6 +201,7 @@ def markdown(head: dict, results: list[PanelResult], rules: list[dict], drift: l
     out += ["", "## Catalog drift", ""]
     for d in drift:
         out += [f"### {d['source']}", ""] + ([f"- {line}" for line in d["lines"]] or ["No drift."]) + [""]
+        out += [f"- note: {n}" for n in d.get("notes", [])] + [""] * bool(d.get("notes"))
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -113,7 +113,7 @@ def verify_server(build: Build, remote, end: int, range_seconds: int, concurrenc
         def pool_map(fn, items):
             return list(pool.map(fn, items))
 
-        by_job, failed, has_metadata = families_by_job(remote, build.catalog, window.start, end, pool_map)
+        by_job, failed, metadata = families_by_job(remote, build.catalog, window.start, end, pool_map)
         dashboards = [d.json for d in build.dashboards]
         # default selections only (vary=False): what a person sees on opening, at the fewest queries
         report = check.run(
@@ -128,11 +128,11 @@ def verify_server(build: Build, remote, end: int, range_seconds: int, concurrenc
             pool_map=pool_map,
             probe_labels=False,  # label drift comes from /api/v1/series below, within the planned calls
         )
-    endpoints = server_drift(remote.url, by_job, build.catalog, where, failed)
+    endpoints = server_drift(remote.url, by_job, build.catalog, where, failed, metadata)
     results = panel_results(report.outcomes)
     notes = apply_allowed(results, allowed)
     _explain(results, build, endpoints)
-    if not has_metadata:
+    if not metadata:
         notes.append("types not checked: the server has no metric metadata (/api/v1/metadata is empty)")
     drift = [dict(asdict(e), source=e.url, lines=e.lines(), drift=e.drift) for e in endpoints] + [
         {"source": f"series of `{m}`", "lines": [f"series query failed: {why}"], "drift": True}
@@ -162,7 +162,7 @@ def _explain(results: list[PanelResult], build: Build, endpoints) -> None:
         if r.status not in ("empty", "allowed empty", "data"):
             continue
         exprs = [_as_promql(q["expr"]) for q in r.queries]
-        r.explained_by = explain(exprs, jobs.get(r.uid), endpoints, build.catalog, recording)
+        r.explained_by = explain(exprs, jobs.get(r.uid), endpoints, build.catalog, recording, r.status == "data")
 
 
 def _as_promql(expr: str) -> str:

@@ -36,8 +36,8 @@ def raw_metrics(catalog: Catalog) -> list[MetricSpec]:
     return [catalog[name] for name in sorted(catalog) if not catalog[name].recorded]
 
 
-def families_by_job(remote, catalog: Catalog, start: int, end: int, pool_map=map) -> tuple[dict, dict, bool]:
-    """(job -> metric -> Family, metric -> error of its series call, whether the server has any metadata).
+def families_by_job(remote, catalog: Catalog, start: int, end: int, pool_map=map) -> tuple[dict, dict, dict]:
+    """(job -> metric -> Family, metric -> error of its series call, the server's metadata: name -> entries).
     One series call per catalog metric (a histogram's _count carries its labels): bounded by the catalog, not by
     how many series a job has."""
     answer = remote.metadata()
@@ -55,7 +55,7 @@ def families_by_job(remote, catalog: Catalog, start: int, end: int, pool_map=map
             labels = {k: v for k, v in labels.items() if k != "__name__"}
             family = by_job.setdefault(labels.get("job", ""), {}).setdefault(spec.name, Family(spec.name, kind))
             family.series.setdefault(sample, []).append(labels)
-    return by_job, failed, bool(metadata)
+    return by_job, failed, metadata
 
 
 def _merged(by_job: dict) -> dict[str, Family]:
@@ -69,21 +69,54 @@ def _merged(by_job: dict) -> dict[str, Family]:
     return merged
 
 
-def server_drift(url: str, by_job: dict, catalog: Catalog, where, skip: dict) -> list[Endpoint]:
+def server_drift(
+    url: str, by_job: dict, catalog: Catalog, where, skip: dict, metadata: dict | None = None
+) -> list[Endpoint]:
     """One Endpoint per service job, and one for the platform metrics (any job); `skip`: metrics whose series
-    could not be read (reported as query errors, not as missing)."""
+    could not be read (reported as query errors, not as missing). A service's own metric with metadata but no
+    series (declared by the service, never used yet) is a note, not missing. The server's metadata is not per
+    job, so a `service: all` metric is taken as declared only while no job has a series of it (a breaker that
+    has tripped nowhere); once one job has series, a job without is missing it."""
+    metadata = metadata or {}
     endpoints = []
     for job, metrics in service_metrics(catalog, SERVER_NOT_EXPORTED).items():
         families = by_job.get(job, {})
         told = "job label" if families else f'no series with job="{job}" on the server'
-        found = Endpoint(f'{url} job="{job}"', job, told)
+        found = Endpoint(f'{url} job="{job}"', job, told, unscraped=not families)
         found.not_checked = {k: v for k, v in SERVER_NOT_EXPORTED.items() if k in catalog}
-        endpoints.append(compare(found, [m for m in metrics if m.name not in skip], families, where))
+        if families:
+            own = {
+                m.name: metadata_type(metadata, m)
+                for m in metrics
+                if m.service == job or not any(m.name in fams for fams in by_job.values())
+            }
+            known = declared(families, {name: kind for name, kind in own.items() if kind is not None})
+            endpoints.append(compare(found, [m for m in metrics if m.name not in skip], known, where))
+        else:
+            endpoints.append(found)
     platform = [m for m in raw_metrics(catalog) if m.service == "platform" and m.name not in skip]
     if platform:
-        found = Endpoint(f"{url} (any job)", ANY_JOB, "no fixed job: looked for on every job")
-        endpoints.append(compare(found, platform, _merged(by_job), where))
+        found = compare(
+            Endpoint(f"{url} (any job)", ANY_JOB, "no fixed job: looked for on every job"),
+            platform,
+            declared(_merged(by_job), {m.name: metadata_type(metadata, m) for m in platform} if metadata else {}),
+            where,
+        )
+        # the cluster's exporters are the platform's choice, several are alternatives (a container limit from
+        # kube-state-metrics or from cAdvisor): one absent is a note; labels and types that disagree stay drift
+        found.notes += [
+            f"`{m['metric']}` (platform) is on no job of the server ({m['where']}): its panels show what their "
+            "fallbacks give"
+            for m in found.missing
+        ]
+        found.missing = []
+        endpoints.append(found)
     return endpoints
+
+
+def declared(families: dict[str, Family], types: dict[str, str | None]) -> dict[str, Family]:
+    """The families with series plus those only declared (metadata, no series yet), with no label sets."""
+    return families | {name: Family(name, kind) for name, kind in types.items() if kind and name not in families}
 
 
 # --- which drift explains an empty panel --------------------------------------------------------------
@@ -122,19 +155,25 @@ def _labels_of(node) -> set[str]:
     return set()
 
 
-def explain(exprs: list[str], job: str | None, endpoints: list[Endpoint], catalog: Catalog, recording) -> list[str]:
+def explain(
+    exprs: list[str], job: str | None, endpoints: list[Endpoint], catalog: Catalog, recording, shows_data=False
+) -> list[str]:
     """The drift lines that explain why these queries of a panel (on `job`'s dashboard; None: every job's) are
-    empty: a metric they read is not exported, or lacks a label they read."""
+    empty: a metric they read is not exported, or lacks a label they read. For a panel that shows data
+    (shows_data): only the labels its own queries group or match on, whatever recording rules lie between (a
+    sum that adds an upstream `by (endpoint)` away reads no endpoint), and no missing metric (an `or` fallback
+    answered)."""
     metrics: set[str] = set()
     labels: set[str] = set()
     for expr in exprs:
         m, lab = reads(expr, catalog, recording)
         metrics |= m
-        labels |= lab
+        labels |= reads(expr, catalog, {})[1] if shows_data else lab
     found = set()
     for e in endpoints:
         if job is not None and e.service not in (job, ANY_JOB):
             continue
-        found |= {missing_line(m) for m in e.missing if m["metric"] in metrics}
+        if not shows_data:
+            found |= {missing_line(m) for m in e.missing if m["metric"] in metrics}
         found |= {label_line(lab) for lab in e.labels if lab["metric"] in metrics and lab["label"] in labels}
     return sorted(found)

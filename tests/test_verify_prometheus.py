@@ -30,7 +30,7 @@ from conftest import ROOT
 
 from dashkit.live import prometheus, synth
 from dashkit.live.prometheus import Prometheus
-from dashkit.live.run import prepare
+from dashkit.live.run import prepare, scenarios_of
 from dashkit.live.scrape import scraped
 from dashkit.panels import panels_of
 from dashkit.pipeline import build
@@ -210,6 +210,43 @@ def test_reference_services_scraped_live_every_prometheus_panel_shows_data_and_n
     assert not data["notes"]  # types checked too: the scrape left the client's metadata
 
 
+def rightly_empty_when_healthy(result) -> list[dict]:
+    """Allow-empty entries for the panels values declare empty when healthy (every query of the panel), with the
+    reason written there: what a team writes into its allow file."""
+    entries = []
+    for d in result.dashboards:
+        for panel in panels_of(d.json):
+            declared = d.panel_expect.get(panel.get("id"), {})
+            refs = [t["refId"] for t in panel.get("targets", [])]
+            reasons = [dict(declared.get("*", {}), **declared.get(ref, {})).get("healthy") for ref in refs]
+            if refs and all(isinstance(r, dict) for r in reasons):
+                entries.append({"dashboard": d.json["uid"], "panel": panel["title"], "reason": reasons[0]["empty"]})
+    return entries
+
+
+def test_a_healthy_platform_passes_the_gate_with_its_rightly_empty_panels_allowed(built, tmp_path):
+    """No failure yet: the error counters are declared (HELP and TYPE served) but have no series, their panels
+    are empty for the reason values give. With those panels allowed the deploy gate passes: a counter that
+    never fired is a note, not drift."""
+    allow = tmp_path / "allow-empty.yaml"
+    entries = rightly_empty_when_healthy(built)
+    allow.write_text("".join(f"- {json.dumps(e)}\n" for e in entries), encoding="utf-8")
+    options, read = reports(tmp_path)
+    healthy = next(s for s in scenarios_of(built) if s.name == "healthy")
+    with scraped(built, tmp_path / "healthy", healthy) as live:
+        done = verify("--prometheus-url", live.url, "--allow-empty", str(allow), *options)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data, _ = read()
+    assert entries and data["summary"]["panels"]["allowed empty"] == len(entries)
+    assert data["summary"]["panels"]["empty"] == 0 and data["summary"]["drift"] == 0
+    # the metrics healthy leaves without series are named as declared, not as missing
+    notes = "\n".join(n for d in data["catalog_drift"] for n in d.get("notes", []))
+    for metric in sorted(healthy.absent_metrics):
+        if built.catalog[metric].labels:  # a labelled metric: declared at import, no series before its first use
+            assert f"`{metric}` is declared but has no series yet" in notes, metric
+    assert "note: " in done.stdout
+
+
 def test_backfilled_data_pinned_with_end(built, busy, tmp_path):
     """A past window (--end): the live check's backfilled data, which has no metadata (types not checked)."""
     options, read = reports(tmp_path)
@@ -236,11 +273,14 @@ def test_renamed_labels_fail_and_every_panel_reading_them_names_the_rename(built
         jobs = {d["service"] for d in data["catalog_drift"] if any(x.startswith(line) for x in d["lines"])}
         assert jobs == set(service_metrics(built.catalog)), line  # on every service's job
         assert f"drift: {line}" in done.stdout and line in md
-    # the README's example of this output is this output (line numbers aside: the catalog grows)
+    # the README's example of this output is this output (line numbers and the list of jobs aside: the catalog
+    # grows, a service is added or removed the README's way)
     section = README.split("## Check against your Mimir", 1)[1].split("\n## ", 1)[0]
     example = re.search(r"\n   ```\n(.*?)\n   ```", section, re.S).group(1)
+    jobs = ", ".join(sorted(service_metrics(built.catalog)))
     for line in example.splitlines():
-        assert re.sub(r"yaml:\d+", "yaml:N", line.strip()) in re.sub(r"yaml:\d+", "yaml:N", done.stdout), line
+        line = re.sub(r"^(drift: .*\)) on .*$", rf"\1 on {jobs}", line.strip())
+        assert re.sub(r"yaml:\d+", "yaml:N", line) in re.sub(r"yaml:\d+", "yaml:N", done.stdout), line
     # every catalog metric a service exports with one of those labels, and nothing else
     services = set(service_metrics(built.catalog)) | {"all"}
     drifted = {

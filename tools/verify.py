@@ -110,6 +110,8 @@ def check_endpoints(args, catalog, where) -> list:
         print(f"{e.url}: {e.service or 'service unknown'}: {'no drift' if not lines else f'{len(lines)} finding(s)'}")
         for line in lines:
             print(f"  {line}")
+        for note in e.notes:
+            print(f"  note: {note}")
     return endpoints
 
 
@@ -166,6 +168,12 @@ def show(verdict) -> None:
             sources.setdefault(line, []).append(d.get("service") or d["source"])
     for line, where in sources.items():
         print(f"  drift: {line} on {', '.join(where)}")
+    notes: dict[str, list[str]] = {}
+    for d in verdict.drift:
+        for line in d.get("notes", []):
+            notes.setdefault(line, []).append(d.get("service") or d["source"])
+    for line, where in notes.items():
+        print(f"  note: {line} on {', '.join(where)}")
     for note in verdict.notes:
         print(f"  note: {note}")
 

@@ -119,14 +119,17 @@ def build_jobs(
             continue
         for job_name in jobs_of(metric, services):
             job, renamed = jobs[job_name], renames.get(job_name, {})
+            names = [renamed.get(k, k) for k in sorted(metric.labels)]
             declared = None
+            if names and job.registry is not None:
+                # declared at import, as services do: HELP and TYPE are served before the first series exists
+                declared = KINDS[metric.type](metric.name, metric.help or metric.name, names, registry=job.registry)
             for labels in label_sets(_per_service_containers(metric, services), 0):
                 phase = rng.random() * 2 * math.pi  # drawn for every series, so scenarios share their base
                 shape = shape_for(scenario, metric_name, metric, job_name, {"job": job_name, **labels}, N, 15, "", 0)
                 if shape is None or job.registry is None:
                     continue  # the client creates a labelled series on its first increment: none yet
-                if declared is None:
-                    names = [renamed.get(k, k) for k in sorted(metric.labels)]
+                if declared is None:  # an unlabelled metric is served (at 0) from its declaration: declared with it
                     declared = KINDS[metric.type](metric.name, metric.help or metric.name, names, registry=job.registry)
                 exported = {renamed.get(k, k): v for k, v in labels.items()}
                 child = declared.labels(**exported) if exported else declared
