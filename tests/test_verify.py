@@ -13,12 +13,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import loopback
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
@@ -120,17 +120,10 @@ def test_an_endpoint_that_always_answers_openmetrics_is_read_with_that_parser(ca
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OpenMetricsOnly)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    with loopback(OpenMetricsOnly) as base:
+        url = f"{base}/metrics"
         assert urllib.request.urlopen(url, timeout=5).read().rstrip().endswith(b"# EOF")
         done = run("--metrics-url", url)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{url}: {SERVICE}: no drift" in done.stdout
 
@@ -196,13 +189,8 @@ class Broken(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def broken():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Broken)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with loopback(Broken) as url:
+        yield url
 
 
 def test_unreadable_endpoints_give_one_line_and_exit_2(broken):

@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, loopback
 
 from dashkit.live import prometheus, synth
 from dashkit.live.prometheus import Prometheus
@@ -441,13 +441,8 @@ class Answers(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def answers():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answers)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with loopback(Answers) as url:
+        yield url
 
 
 def test_an_unusable_server_is_one_line_and_exit_2(answers):

@@ -85,6 +85,12 @@ class Outcome:
     message: str = ""
 
 
+def panel_outcome(dash: dict, panel: dict, ref: str, expr: str, status: str, message: str = "") -> Outcome:
+    return Outcome(
+        "panel", dash["title"], dash.get("uid", ""), panel["title"], panel.get("id"), ref, expr, status, message
+    )
+
+
 def answer_status(answer: dict) -> tuple[str, str]:
     """(status, message) of one API answer: data, empty, error, or not run (the client's budget refused it)."""
     if answer.get("status") != "success":
@@ -340,16 +346,7 @@ def _run_dashboard(state: _Run, dash: dict) -> None:
             language = "LogQL" if kind == "loki" else "TraceQL/service map"
             report.not_run[language] = report.not_run.get(language, 0) + len(panel.get("targets", []))
             report.outcomes.append(
-                Outcome(
-                    "panel",
-                    dash["title"],
-                    dash.get("uid", ""),
-                    panel["title"],
-                    panel.get("id"),
-                    "",
-                    "",
-                    f"not checked ({'LogQL' if kind == 'loki' else 'TraceQL'})",
-                )
+                panel_outcome(dash, panel, "", "", f"not checked ({'LogQL' if kind == 'loki' else 'TraceQL'})")
             )
             continue
         queued += [_prepare_target(state, board, panel, target, collapsed) for target in panel.get("targets", [])]
@@ -422,18 +419,7 @@ def _finish_target(state: _Run, board: _Board, t: _Target, asked: tuple[dict, fl
     grouped = labels.grouping_gap(t.expr, answer)
     if grouped:
         report.findings.append(Finding(where, t.expr, grouped))
-    report.outcomes.append(
-        Outcome(
-            "panel",
-            dash["title"],
-            dash.get("uid", ""),
-            panel["title"],
-            panel.get("id"),
-            target["refId"],
-            t.expr,
-            *answer_status(answer),
-        )
-    )
+    report.outcomes.append(panel_outcome(dash, panel, target["refId"], t.expr, *answer_status(answer)))
     if isinstance(t.wanted, dict) or not state.vary:
         return spent  # empty by declaration: other selections cannot make it show data either
     for name, _fmt, _text in promql.variable_references(target["expr"]):
