@@ -115,7 +115,7 @@ def main() -> None:
             peak_a = statistics.median(m for _, m in runs_a) / 2**20
             peak_b = statistics.median(m for _, m in runs_b) / 2**20
             print(
-                f"| {services:,} | {len(titles_a):,} | {panels:,} | {pairs} | {wall_a:.3f} s | {wall_b:.3f} s"
+                f"| {services:,}{' (the project)' if n <= 6 else ''} | {len(titles_a):,} | {panels:,} | {pairs} | {wall_a:.3f} s | {wall_b:.3f} s"
                 f" | {ratio:.2f} | {peak_a:.0f} MiB | {peak_b:.0f} MiB | {size_mib(out_a):.1f} MiB"
                 f" | {size_mib(out_b):.1f} MiB |",
                 flush=True,
