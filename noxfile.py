@@ -297,10 +297,34 @@ def cost(session: nox.Session) -> None:
     session.run("python", "tools/cost_report.py", *session.posargs)
 
 
+# The peer of `benchmarks/vs_grafanalib.py`, in a venv of its own (.nox/bench-grafanalib): never in the build's.
+# grafanalib 0.7.1 is the newest release; attrs its one dependency; PyYAML as the build pins it.
+PEER_REQS = ("grafanalib==0.7.1", "attrs==26.1.0", "PyYAML==6.0.3")
+PEER_VENV = "bench-grafanalib"
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Time whole-process `python build.py`, a fleet of 10, 100 and 1,000 services, and the Jsonnet bindings."""
+    """Time whole-process `python build.py`, a fleet of 10, 100 and 1,000 services, the Jsonnet bindings, and the
+    build beside grafanalib on the same fleets (`-- N ...`: fleet sizes for both)."""
     install(session, *BUILD_REQS, "jsonnet==0.22.0")
+    peer = peer_python(session)
     session.run("python", "benchmarks/build_time.py")
     session.run("python", "benchmarks/fleet.py", *(session.posargs or ["10", "100", "1000"]))
     session.run("python", "benchmarks/jsonnet_bindings.py")
+    session.run("python", "benchmarks/vs_grafanalib.py", "--peer-python", peer, *session.posargs)
+
+
+def peer_python(session: nox.Session) -> str:
+    """The Python of .nox/bench-grafanalib, made with the session's interpreter, PEER_REQS installed compiled."""
+    venv = Path(session.virtualenv.location).parent / PEER_VENV
+    python = str(venv / "bin" / "python")
+    env = {"UV_COMPILE_BYTECODE": "1"}
+    if uv := uv_binary():
+        own = str(Path(session.virtualenv.location) / "bin" / "python")
+        session.run(uv, "venv", "--quiet", "--allow-existing", "--python", own, str(venv), external=True)
+        session.run(uv, "pip", "install", "--quiet", "--python", python, *PEER_REQS, env=env, external=True)
+    else:
+        session.run("python", "-m", "venv", str(venv))
+        session.run(python, "-m", "pip", "install", "--quiet", *PEER_REQS, external=True)  # pip compiles
+    return python
