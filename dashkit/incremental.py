@@ -34,7 +34,8 @@ from .write import FILE_MODE, Kept, YamlPart, file_id, serialise_yaml, write_out
 # link to it, details by their hash (read only when a file made from them changes), the generated docs by
 # the key of their inputs, and what out/ holds.
 PART, TOP, LINKS, BLOB, DOC, OUT = "part", "top", "links", "blob", "doc", "out"
-DETAILS = ("groups", "usage", "runbook")  # rule groups (Prometheus, Grafana), panels by metric, runbook rows
+# rule groups (Prometheus, Grafana), panels by metric, runbook rows, the catalog metrics its panels show
+DETAILS = ("groups", "usage", "runbook", "used")
 PLATFORM = "platform"  # the platform alerts' group: a service of that name would share the group's name
 
 
@@ -67,17 +68,22 @@ def build_and_write_incremental(root: Path, out: Path, label: str) -> Written | 
     parsed = Parsed(store, code)
     real_out = Path(os.path.realpath(out))
     out_key = digest("out", os.fspath(real_out))
-    index = store.get(OUT, out_key) or {}
-    cached = {rel: head for rel in keys if (head := store.get(PART, keys[rel])) and keepable(real_out, head, index)}
+    last = store.get(OUT, out_key) or {}  # what the last build wrote there: its files, its parts' heads
+    index, known = last.get("files", {}), last.get("heads", {})
+    cached = {}
+    for rel, key in keys.items():
+        head = known.get(key) or store.get(PART, key)
+        if head is not None and keepable(real_out, head, index):
+            cached[rel] = head
     for _ in range(2):  # a second round builds the parts whose details turned out to be missing
         built = parts_of(root, keys, cached, inputs, store, parsed, real_out, index)
         if built is None:
             return None
         parts, top = built
-        if not whole_tree_clean(parts, top):
-            return None
         details = Details(store, parts, top)
         try:
+            if not whole_tree_clean(store, parts, top, details):
+                return None
             files, identities = out_files(parts, top, details, real_out, index)
             docs = generated_docs(root, store, inputs, parts, top, details)
             break
@@ -86,9 +92,14 @@ def build_and_write_incremental(root: Path, out: Path, label: str) -> Written | 
     else:
         return None
     written = write_output(out, files, docs, root, label=label)
-    store.put(OUT, out_key, {rel: [identities[rel], list(written[rel])] for rel in written}, replace=True)
-    heads = [part.head for part in parts.values()] + [top.head]
-    return Written(len(heads), len(files), sum(head["panels"] for head in heads))
+    heads = {keys[rel]: part.head for rel, part in parts.items()}
+    store.put(
+        OUT,
+        out_key,
+        {"files": {rel: [identities[rel], list(written[rel])] for rel in written}, "heads": heads},
+        replace=True,
+    )
+    return Written(len(heads) + 1, len(files), sum(head["panels"] for head in [*heads.values(), top.head]))
 
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -98,7 +109,7 @@ def service_keys(root: Path, inputs: str) -> dict[str, str] | None:
     from .load import service_files
 
     keys = {}
-    for rel in sorted(service_files(root), key=lambda rel: Path(rel).stem):
+    for rel in sorted(service_files(root), key=lambda rel: rel[: -len(".yaml")]):
         data = plain_bytes(os.path.join(root, rel))
         if data is None:
             return None
@@ -255,13 +266,13 @@ def made_part(staged, dash, groups: list[str] | None, alerts: list, facts: dict)
 
     text = staged.files[staged.tree.in_out(dash.path)]
     usage = staged.usages[dash.path]
-    detail = {"groups": groups, "usage": usage, "runbook": runbook_rows(alerts)}
+    used = sorted(through_recording_rules(usage, staged.catalog))
+    detail = {"groups": groups, "usage": usage, "runbook": runbook_rows(alerts), "used": used}
     head = {
         **facts,
         "path": staged.tree.in_out(dash.path),
         "sha": sha(text),
         "panels": panel_count(dash.json),
-        "used": sorted(through_recording_rules(usage, staged.catalog)),
         **{name: data_digest(detail[name]) for name in DETAILS},
     }
     return Part(head, detail, text)
@@ -314,11 +325,12 @@ class Details:
 
     def __init__(self, store: Store, parts: dict[str, Part], top: Part):
         self.store, self.parts, self.top = store, parts, top
+        self.read: dict[str, object] = {}  # by hash: services often share a detail (the rows every one gets)
 
     def of(self, name: str) -> list:
         """One detail of every service in the order of the build, then the top's. Raises MissingDetails."""
         found = {
-            rel: part.detail[name] if part.detail is not None else self.store.get(BLOB, part.head[name])
+            rel: part.detail[name] if part.detail is not None else self._blob(part.head[name])
             for rel, part in self.parts.items()
         }
         missing = [rel for rel, value in found.items() if value is None and self.parts[rel].head[name] != NONE]
@@ -326,22 +338,34 @@ class Details:
             raise MissingDetails(missing)
         return [*found.values(), self.top.detail[name]]
 
+    def _blob(self, key: str):
+        if key not in self.read:
+            self.read[key] = self.store.get(BLOB, key)
+        return self.read[key]
+
 
 NONE = data_digest(None)  # the hash of a detail that is None (a service without alerts has no rule groups)
 
 
 # --- the whole tree -------------------------------------------------------------------------------
-def whole_tree_clean(parts: dict[str, Part], top: Part) -> bool:
+def whole_tree_clean(store: Store, parts: dict[str, Part], top: Part, details: Details) -> bool:
     """The checks a whole build makes across services, on every part: any finding, and the whole build
-    runs and reports it in its own words."""
+    runs and reports it in its own words. Raises MissingDetails."""
     heads = [part.head for part in parts.values()]
     ports = [head["port"] for head in heads]
     if len(set(ports)) != len(ports):
         return False
     if any(head["slug"] == PLATFORM for head in heads):  # its rule group would be the platform's: promtool's to say
         return False
-    used = set(top.head["used"]).union(*(head["used"] for head in heads))
-    return all(name in used for name in top.head["metrics"])  # else "in the catalog but on no panel"
+    # "in the catalog but on no panel": the verdict is kept under the key of what it reads
+    key = digest("used", data_digest(top.head["metrics"]), *[head["used"] for head in [*heads, top.head]])
+    if store.get(DOC, key) == "clean":
+        return True
+    used = set().union(*details.of("used"))
+    if not all(name in used for name in top.head["metrics"]):
+        return False
+    store.put(DOC, key, "clean")
+    return True
 
 
 def out_files(

@@ -487,8 +487,12 @@ def service_dashboards(
 
 
 def service_files(root: Path) -> list[str]:
-    """Every service file, relative to root, in the order of the build."""
-    return [p.relative_to(root).as_posix() for p in sorted((root / "values" / "services").glob("*.yaml"))]
+    """Every service file (values/services/*.yaml), relative to root, sorted."""
+    try:
+        names = os.listdir(Path(root) / "values" / "services")  # a fleet's thousand files: no Path per name
+    except OSError:  # as glob: no folder, no service files (the catalog's checks then name what is missing)
+        return []
+    return [f"values/services/{name}" for name in sorted(names) if name.endswith(".yaml")]
 
 
 def elsewhere_contexts(context: Context, elsewhere: tuple[Elsewhere, ...]) -> dict[str, Context]:
