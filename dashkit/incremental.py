@@ -30,12 +30,13 @@ from typing import NamedTuple
 from .cache import Parsed, Store, code_key, data_digest, digest, inputs_key, plain_bytes, store_for
 from .write import FILE_MODE, Kept, YamlPart, file_id, serialise_yaml, write_output
 
-# Kinds of entries in the cache: a service's facts (read every build), the top's, the overview as alerts
-# link to it, details by their hash (read only when a file made from them changes), the generated docs by
-# the key of their inputs, and what out/ holds.
-PART, TOP, LINKS, BLOB, DOC, OUT = "part", "top", "links", "blob", "doc", "out"
-# rule groups (Prometheus, Grafana), panels by metric, runbook rows, the catalog metrics its panels show
-DETAILS = ("groups", "usage", "runbook", "used")
+# Kinds of entries in the cache: the top's part, the overview as alerts link to it, details by their hash
+# (read only when a file made from them changes), the generated docs and verdicts by the key of their
+# inputs, and what out/ holds (its files, and the heads of the parts that made them: read every build).
+TOP, LINKS, BLOB, DOC, OUT = "top", "links", "blob", "doc", "out"
+# A part's details, in two blobs by what changes them together: its panels (the panels that show each
+# metric, the catalog metrics they show) and its alerts (its rule group in both formats, its runbook rows).
+BLOBS = {"panels": ("usage", "used"), "alerts": ("groups", "runbook")}
 PLATFORM = "platform"  # the platform alerts' group: a service of that name would share the group's name
 
 
@@ -72,7 +73,7 @@ def build_and_write_incremental(root: Path, out: Path, label: str) -> Written | 
     index, known = last.get("files", {}), last.get("heads", {})
     cached = {}
     for rel, key in keys.items():
-        head = known.get(key) or store.get(PART, key)
+        head = known.get(key)
         if head is not None and keepable(real_out, head, index):
             cached[rel] = head
     for _ in range(2):  # a second round builds the parts whose details turned out to be missing
@@ -99,7 +100,7 @@ def build_and_write_incremental(root: Path, out: Path, label: str) -> Written | 
         {"files": {rel: [identities[rel], list(written[rel])] for rel in written}, "heads": heads},
         replace=True,
     )
-    return Written(len(heads) + 1, len(files), sum(head["panels"] for head in [*heads.values(), top.head]))
+    return Written(len(heads) + 1, len(files), sum(head["panel_count"] for head in [*heads.values(), top.head]))
 
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -171,8 +172,9 @@ def parts_of(
         if built is None:
             return None
         fresh, top, links = built
-        for rel, part in fresh.items():
-            keep(store, keys[rel], part)
+        for part in fresh.values():
+            for blob in BLOBS:
+                store.put(BLOB, part.head[blob], [part.detail[name] for name in BLOBS[blob]])
         if links is not None:
             store.put(LINKS, inputs, links)
     parts = {rel: fresh[rel] if rel in fresh else Part(cached[rel]) for rel in keys}
@@ -188,13 +190,6 @@ def parts_of(
         store.put(LINKS, inputs, links)
     store.put(TOP, key, {**top.head, "detail": top.detail})
     return parts, top
-
-
-def keep(store: Store, key: str, part: Part) -> None:
-    """A part's details under their hashes, then its head: a head in the cache names details kept before it."""
-    for name in DETAILS:
-        store.put(BLOB, part.head[name], part.detail[name])
-    store.put(PART, key, part.head)
 
 
 def build_parts(
@@ -272,8 +267,8 @@ def made_part(staged, dash, groups: list[str] | None, alerts: list, facts: dict)
         **facts,
         "path": staged.tree.in_out(dash.path),
         "sha": sha(text),
-        "panels": panel_count(dash.json),
-        **{name: data_digest(detail[name]) for name in DETAILS},
+        "panel_count": panel_count(dash.json),
+        **{blob: data_digest([detail[name] for name in names]) for blob, names in BLOBS.items()},
     }
     return Part(head, detail, text)
 
@@ -329,22 +324,23 @@ class Details:
 
     def of(self, name: str) -> list:
         """One detail of every service in the order of the build, then the top's. Raises MissingDetails."""
-        found = {
-            rel: part.detail[name] if part.detail is not None else self._blob(part.head[name])
-            for rel, part in self.parts.items()
-        }
-        missing = [rel for rel, value in found.items() if value is None and self.parts[rel].head[name] != NONE]
+        blob = next(blob for blob, names in BLOBS.items() if name in names)
+        at = BLOBS[blob].index(name)
+        found, missing = [], []
+        for rel, part in self.parts.items():
+            if part.detail is not None:
+                found.append(part.detail[name])
+                continue
+            if part.head[blob] not in self.read:
+                self.read[part.head[blob]] = self.store.get(BLOB, part.head[blob])
+            kept = self.read[part.head[blob]]
+            if not isinstance(kept, list) or len(kept) != len(BLOBS[blob]):
+                missing.append(rel)
+            else:
+                found.append(kept[at])
         if missing:
             raise MissingDetails(missing)
-        return [*found.values(), self.top.detail[name]]
-
-    def _blob(self, key: str):
-        if key not in self.read:
-            self.read[key] = self.store.get(BLOB, key)
-        return self.read[key]
-
-
-NONE = data_digest(None)  # the hash of a detail that is None (a service without alerts has no rule groups)
+        return [*found, self.top.detail[name]]
 
 
 # --- the whole tree -------------------------------------------------------------------------------
@@ -358,7 +354,7 @@ def whole_tree_clean(store: Store, parts: dict[str, Part], top: Part, details: D
     if any(head["slug"] == PLATFORM for head in heads):  # its rule group would be the platform's: promtool's to say
         return False
     # "in the catalog but on no panel": the verdict is kept under the key of what it reads
-    key = digest("used", data_digest(top.head["metrics"]), *[head["used"] for head in [*heads, top.head]])
+    key = digest("used", data_digest(top.head["metrics"]), *[head["panels"] for head in [*heads, top.head]])
     if store.get(DOC, key) == "clean":
         return True
     used = set().union(*details.of("used"))
@@ -383,7 +379,7 @@ def out_files(
         place(part.head["path"], part.head["sha"], part.text)  # a cached part's dashboard is always kept
     for rel, text in top.head["files"].items():
         place(rel, sha(text), text)
-    hashes = [part.head["groups"] for part in [*parts.values(), top]]
+    hashes = [part.head["alerts"] for part in [*parts.values(), top]]
     for i, (rel, shell) in enumerate(top.head["shells"].items()):  # the Prometheus alert file, Grafana's
         place(rel, digest(rel, data_digest(shell), *hashes), lambda s=shell, i=i: joined(s, details, i))
     return files, identities
@@ -402,7 +398,7 @@ def generated_docs(
     from .pipeline import REFERENCE, RUNBOOKS
 
     heads = [part.head for part in parts.values()] + [top.head]  # services by name, then the top
-    reference_key = digest(inputs, REFERENCE, *[head["usage"] for head in heads])
+    reference_key = digest(inputs, REFERENCE, *[head["panels"] for head in heads])
     reference = store.get(DOC, reference_key)
     if reference is None:
         from .check import merge_usage, through_recording_rules
@@ -414,7 +410,7 @@ def generated_docs(
         recorded = {**catalog, **catalog_of(top.detail["recorded"])}
         reference = metric_reference(catalog, through_recording_rules(usage, recorded)) + "\n"
         store.put(DOC, reference_key, reference)
-    runbooks_key = digest(inputs, RUNBOOKS, *[head["runbook"] for head in heads])
+    runbooks_key = digest(inputs, RUNBOOKS, *[head["alerts"] for head in heads])
     runbooks = store.get(DOC, runbooks_key)
     if runbooks is None:
         from .reference import runbooks_of
