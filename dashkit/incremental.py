@@ -4,19 +4,22 @@ the rest from the build cache (dashkit/cache.py) and from out/ itself.
 A build is cut into parts, each kept under the key of everything it is made from:
 
 - a service: its file's bytes and inputs_key (the code, templates, schemas, the other values files, the
-  Python, packages and promtool that run). Kept: its dashboard's hash (the file itself stays in out/ and
-  is hard-linked into the next tree), its rule group in both formats, the panels that show each metric,
-  its runbook rows, its port, and what the overview reads of it (title, the levels its file changes);
+  Python, packages and promtool that run). Its head: its dashboard's hash (the file itself stays in out/
+  and is hard-linked into the next tree), its port, what the overview reads of it (title, the levels its
+  file changes), and the hashes of its details, kept as blobs: its panels (the panels that show each
+  metric, the catalog metrics they show) and its alerts (its rule group in both formats, runbook rows);
 - the top: inputs_key and what the overview reads of every service. Kept: the overview's hash, the
   platform's rule group, the recording-rule and provisioning files, the catalog.
 
-What is not in the cache, or whose dashboard is no longer in out/ as written, is built by the real stages
-(pipeline.stages: load, render, assemble, rules, check, promtool) on those service files alone, the others'
-facts taken from the cache. Then the whole-tree steps run over every part: the cross-service checks
-(ports, metrics on no panel, rule group names), the two alert files joined from the groups, the docs (kept
-under the key of their inputs), the write. A part is kept only from a build without a problem. At the first
-problem, or anything the parts cannot decide, this returns None and the whole build runs without the
-cache and reports: the cache never changes what a build says or writes.
+Heads live in out/'s index (what each file of out/ holds, by inode, size and time): a part is of use only
+while its dashboard is in out/ as written. What is not there is built by the real stages (pipeline.stages:
+load, render, assemble, rules, check, promtool) on those service files alone, with the overview as alerts
+link to it taken from the cache (its titles and ids depend on the inputs alone); the top is built again
+when what it reads of the services changed. Then the whole-tree steps run over every part: the checks
+across services (ports, metrics on no panel, rule group names), the two alert files joined from the
+groups, the docs (kept under the key of their inputs), the write. Only a build without a problem keeps
+anything. At the first problem, or anything the parts cannot decide, this returns None and the whole
+build runs without the cache and reports: the cache never changes what a build says or writes.
 """
 
 from __future__ import annotations
