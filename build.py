@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         help="output folder (default: ROOT/out); replaced only if empty, missing or written by this build",
     )
     parser.add_argument("--check", action="store_true", help="run every check, write nothing")
+    parser.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="build everything anew: neither read nor write .cache/build/ (the output is the same either way)",
+    )
     args = parser.parse_args(argv)
     out = args.out or args.root / "out"
     # Ctrl-C is held while the modules load (a tenth of a second): jsonschema_rs imports `decimal` from
@@ -44,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         from dashkit.write import shown
 
     try:
-        result = build(args.root) if args.check else build_and_write(args.root, out)
+        result = build(args.root) if args.check else build_and_write(args.root, out, cache=args.cache)
     except BuildFailed as failed:
         for problem in failed.problems:
             print(problem, file=sys.stderr)
@@ -53,13 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     except WriteFailed as failed:
         print("\n".join(failed.lines), file=sys.stderr)
         return 1
+    dashboards = result.dashboard_count
     verb = (
         "checked"
         if args.check
-        else f"wrote {len(result.dashboards)} dashboards and {len(result.files) - len(result.dashboards)} rule and provisioning files to {shown(out)}"
+        else f"wrote {dashboards} dashboards and {result.file_count - dashboards} rule and provisioning files to {shown(out)}"
     )
-    panels = sum(sum(1 + len(p.get("panels", [])) for p in d.json["panels"]) for d in result.dashboards)
-    say(f"{verb} ({panels} panels)")
+    say(f"{verb} ({result.panel_count} panels)")
     return 0
 
 

@@ -119,8 +119,9 @@ def _claim(
 
 
 def assemble(
-    rendered: list[RenderedDashboard], defaults: dict, templates: Templates | None = None
+    rendered: list[RenderedDashboard], defaults: dict, templates: Templates | None = None, elsewhere: tuple = ()
 ) -> tuple[list[Assembled], list[Problem]]:
+    """elsewhere: services taken from the cache (specs.Elsewhere), listed on the overview with the rendered ones."""
     templates = templates or Templates()
     prefix = defaults["uid_prefix"]
     tree = out_tree(defaults)
@@ -129,6 +130,9 @@ def assemble(
         for d in rendered
         if d.spec.kind == "service"
     ]
+    if elsewhere:  # in the order of a whole build: by name
+        services += [{"job": e.slug, "title": e.title, "uid": dashboard_uid(prefix, e.slug)} for e in elsewhere]
+        services.sort(key=lambda service: service["job"])
     frame = templates.dir / "dashboard.jsonnet"
     problems: list[Problem] = []
     laid_out, frames = [], []

@@ -37,8 +37,14 @@ def _dashboard_validator():
 
 def check(dashboards: list[Assembled], catalog: Catalog) -> tuple[dict[str, list[str]], list[Problem]]:
     """Returns (metric name -> the panels that show it, as 'Dashboard › Panel', problems)."""
+    usages, problems = check_each(dashboards, catalog)
+    return merge_usage(usages), problems
+
+
+def check_each(dashboards: list[Assembled], catalog: Catalog) -> tuple[list[dict[str, list[str]]], list[Problem]]:
+    """check, with each dashboard's usage on its own (what a build cache keeps per service)."""
     problems: list[Problem] = []
-    usage: dict[str, list[str]] = {}
+    usages: list[dict[str, list[str]]] = []
     uids: dict[str, Assembled] = {}
     memo: dict = {}
     for dash in dashboards:
@@ -48,8 +54,18 @@ def check(dashboards: list[Assembled], catalog: Catalog) -> tuple[dict[str, list
         uids[uid] = dash
         problems.extend(_schema(dash))
         problems.extend(_grid(dash))
-        problems.extend(_queries(dash, catalog, usage, memo))
-    return dict(sorted(usage.items())), problems
+        usages.append({})
+        problems.extend(_queries(dash, catalog, usages[-1], memo))
+    return usages, problems
+
+
+def merge_usage(usages: list[dict[str, list[str]]]) -> dict[str, list[str]]:
+    """Dashboards' usages in their order as one: each panel once per metric, in the order first seen; by metric."""
+    merged: dict[str, dict[str, None]] = {}  # dicts as ordered sets: a standard metric is on every service
+    for usage in usages:
+        for name, panels in usage.items():
+            merged.setdefault(name, {}).update(dict.fromkeys(panels))
+    return {name: list(merged[name]) for name in sorted(merged)}
 
 
 def _schema(dash: Assembled) -> list[Problem]:

@@ -19,6 +19,7 @@ from .specs import (
     AlertSpec,
     Catalog,
     DashboardSpec,
+    Elsewhere,
     Levels,
     Link,
     Mapping,
@@ -37,20 +38,31 @@ from .values_schema import quote, schema_problems
 from .yamlsource import load_yaml
 
 
-def load(root: Path) -> tuple[Values | None, list[Problem]]:
-    """Read every values file under root/values. Returns the resolved values and all problems found."""
+def load(
+    root: Path,
+    only: list[str] | None = None,
+    elsewhere: tuple[Elsewhere, ...] = (),
+    overview: bool = True,
+    parsed=None,
+) -> tuple[Values | None, list[Problem]]:
+    """Read every values file under root/values. Returns the resolved values and all problems found.
+
+    For the build cache (dashkit/incremental.py): only, the service files to load (all when None);
+    elsewhere, the other services as far as the overview depends on them; overview=False leaves the
+    overview out (the cache has it); parsed, files parsed and checked before (cache.Parsed)."""
     root = Path(root)
     refused = refused_templates(root)
-    docs, problems = read_documents(root)
+    docs, problems = read_documents(root, parsed)
     context, found = defaults_context(docs)
     problems += found
     rules, found = rules_spec(docs, context)
     problems += found
     shared, found = shared_parts(docs, context)
     problems += found
-    (services, overridden), found = service_dashboards(root, docs, context, shared)
+    (services, overridden), found = service_dashboards(root, docs, context, shared, only, parsed)
     problems += found
-    overview, found = overview_dashboard(docs, context, overridden)
+    overridden.update(elsewhere_contexts(context, elsewhere))
+    overview, found = overview_dashboard(docs, context, overridden) if overview else ([], [])
     problems += found
     catalog, found = catalog_specs(root, docs)
     problems += found
@@ -95,10 +107,10 @@ def refused_templates(root: Path) -> list[Problem]:
     return [Problem(Where(rel, 0), why) for rel, why in template_problems(root, root / "templates")]
 
 
-def read_documents(root: Path) -> tuple[Documents, list[Problem]]:
+def read_documents(root: Path, parsed=None) -> tuple[Documents, list[Problem]]:
     problems: list[Problem] = []
     read = {
-        kind: _read(root, f"values/{name}.yaml", kind, problems)
+        kind: _read(root, f"values/{name}.yaml", kind, problems, parsed)
         for kind, name in (
             ("defaults", "defaults"),
             ("metrics", "metrics"),
@@ -108,7 +120,7 @@ def read_documents(root: Path) -> tuple[Documents, list[Problem]]:
         )
     }
     scenarios = (
-        _read(root, "values/scenarios.yaml", "scenarios", problems)
+        _read(root, "values/scenarios.yaml", "scenarios", problems, parsed)
         if os.path.lexists(root / "values" / "scenarios.yaml")
         else (None, None)
     )
@@ -117,17 +129,22 @@ def read_documents(root: Path) -> tuple[Documents, list[Problem]]:
     ), problems
 
 
-def _read(root: Path, rel: str, kind: str, problems: list[Problem]):
+def _read(root: Path, rel: str, kind: str, problems: list[Problem], parsed=None):
     text, refused = read_text(root, rel)
     if text is None:
         problems.append(Problem(Where(rel, 0), refused))
         return None, Source(rel, {(): 1})
+    known = parsed.get(kind, rel, text) if parsed is not None else None
+    if known is not None:
+        return known[0], Source(rel, known[1])
     data, src, found = load_yaml(text, rel)
     problems.extend(found)
     if data is None or found:
         return None, src
     found = schema_problems(data, kind, src)
     problems.extend(found)
+    if parsed is not None and not found:
+        parsed.put(kind, rel, text, data, src.lines)
     return (None if found else data), src
 
 
@@ -135,24 +152,24 @@ PARALLEL_FROM = 64  # service files; below this a second process costs more than
 
 
 def _read_chunk(args: tuple) -> list[tuple]:
-    root, rels = args
+    root, rels, parsed = args
     out = []
     for rel in rels:
         found: list[Problem] = []
-        doc, src = _read(root, rel, "service", found)
+        doc, src = _read(root, rel, "service", found, parsed)
         out.append((rel, doc, src, found))
     return out
 
 
-def read_services(root: Path, rels: list[str]) -> list[tuple]:
+def read_services(root: Path, rels: list[str], parsed=None) -> list[tuple]:
     """(rel, document or None, source, problems) per service file, in order. A large fleet is read on
     every core: parsing and validating YAML is most of a 1,000-service build's single-core time."""
     workers = min(os.cpu_count() or 1, 4)
     if len(rels) < PARALLEL_FROM or workers < 2:
-        return _read_chunk((root, rels))
+        return _read_chunk((root, rels, parsed))
     import multiprocessing
 
-    chunks = [(root, rels[i::workers]) for i in range(workers)]
+    chunks = [(root, rels[i::workers], parsed) for i in range(workers)]
     with multiprocessing.get_context("fork").Pool(workers - 1) as pool:
         pending = pool.map_async(_read_chunk, chunks[1:])
         results = _read_chunk(chunks[0])  # this process takes a share too
@@ -445,14 +462,14 @@ def shared_parts(docs: Documents, context: Context) -> tuple[Shared, list[Proble
 
 
 def service_dashboards(
-    root: Path, docs: Documents, context: Context, shared: Shared
+    root: Path, docs: Documents, context: Context, shared: Shared, only: list[str] | None = None, parsed=None
 ) -> tuple[tuple[list[DashboardSpec], dict], list[Problem]]:
     """((service dashboards by name, service -> its context where its file overrides levels), problems)."""
     services: dict[str, DashboardSpec] = {}
     overridden: dict[str, Context] = {}
     problems: list[Problem] = []
-    rels = [p.relative_to(root).as_posix() for p in sorted((root / "values" / "services").glob("*.yaml"))]
-    for rel, doc, src, found in read_services(root, rels):
+    rels = only if only is not None else service_files(root)
+    for rel, doc, src, found in read_services(root, rels, parsed):
         problems += found
         if doc is None:
             continue
@@ -467,6 +484,28 @@ def service_dashboards(
             overridden[spec.slug] = own
     problems += _port_problems(list(services.values()))
     return ([services[name] for name in sorted(services)], overridden), problems
+
+
+def service_files(root: Path) -> list[str]:
+    """Every service file (values/services/*.yaml), relative to root, sorted."""
+    try:
+        names = os.listdir(Path(root) / "values" / "services")  # a fleet's thousand files: no Path per name
+    except OSError:  # as glob: no folder, no service files (the catalog's checks then name what is missing)
+        return []
+    return [f"values/services/{name}" for name in sorted(names) if name.endswith(".yaml")]
+
+
+def elsewhere_contexts(context: Context, elsewhere: tuple[Elsewhere, ...]) -> dict[str, Context]:
+    """The contexts of services taken from the cache, as far as the overview reads them (their changed levels)."""
+    if context.presets is None:
+        return {}
+    return {
+        other.slug: context._replace(
+            presets={**context.presets, **other.changed_levels}, changed=frozenset(other.changed_levels)
+        )
+        for other in elsewhere
+        if other.changed_levels
+    }
 
 
 def _service_name_problems(root: Path, rel: str, doc: dict, src: Source) -> list[Problem]:
@@ -523,6 +562,7 @@ def _service(
         variables=shared.variable_specs + own_variables,
         alerts=alerts,
         rule_alerts=rule_alerts,
+        changed_levels={preset: own.presets[preset] for preset in sorted(own.changed)},
     )
     return (spec, own), problems
 

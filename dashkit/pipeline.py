@@ -6,12 +6,13 @@ each named and saying why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .assemble import Assembled, assemble
-from .check import check, promtool_queries, through_recording_rules, unused_metrics
+from .check import check_each, merge_usage, promtool_queries, through_recording_rules, unused_metrics
 from .check_rules import Promtool, check_rules
 from .engines import Templates
 from .lint import lint_rules
@@ -22,8 +23,18 @@ from .provision import provisioning
 from .reference import metric_reference, runbooks
 from .render import render
 from .rules import Rules, build_rules, grafana_alerting, prometheus_files
-from .specs import Catalog, Values
-from .write import WriteFailed, path_refusal, refused, serialise, serialise_yaml, shown, write_output
+from .specs import Catalog, Elsewhere, Values
+from .write import (
+    OutChanged,
+    WriteFailed,
+    path_refusal,
+    refused,
+    serialise,
+    serialise_yaml,
+    shown,
+    write_output,
+    yaml_item,
+)
 
 REFERENCE = "docs/metrics.md"
 RUNBOOKS = "docs/runbooks.md"
@@ -52,46 +63,99 @@ class Build:
         """Recording rule -> the raw metrics it is computed from."""
         return {name: list(metric.sources) for name, metric in self.catalog.items() if metric.recorded}
 
+    @property
+    def dashboard_count(self) -> int:
+        return len(self.dashboards)
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files)
+
+    @property
+    def panel_count(self) -> int:
+        return sum(panel_count(d.json) for d in self.dashboards)
+
+
+def panel_count(dashboard: dict) -> int:
+    """Panels of a dashboard's JSON, row headers and collapsed rows' children included."""
+    return sum(1 + len(p.get("panels", [])) for p in dashboard["panels"])
+
+
+@dataclass
+class Staged:
+    """What the stages made of the values (all of them, or some service files), before writing."""
+
+    values: Values
+    dashboards: list[Assembled]
+    rules: Rules | None
+    tree: OutTree
+    files: dict[str, str]  # out/-relative path -> text: every dashboard, rule and provisioning file
+    rule_docs: dict[str, dict]  # rule and provisioning files as documents, each rule group a YamlPart
+    catalog: Catalog
+    usages: dict[str, dict[str, list[str]]]  # dashboard path -> metric -> the panels that show it
+    usage: dict[str, list[str]] | None  # all dashboards' usage through the recording rules (whole builds)
+    problems: list[Problem]
+
 
 def build(root: Path) -> Build:
     """Run every stage up to (not including) writing. Raises BuildFailed with every problem found."""
-    root = Path(root)
-    values, problems = load(root)
+    staged = stages(Path(root))
+    if staged.problems:
+        raise BuildFailed(staged.problems)
+    values, rules = staged.values, staged.rules
+    runbook_text = runbooks(rules.alerts) if rules else ""
+    services = {d.job: d.port for d in values.dashboards if d.kind == "service"}
+    return Build(
+        staged.files,
+        staged.dashboards,
+        metric_reference(values.catalog, staged.usage) + "\n",
+        runbook_text,
+        staged.catalog,
+        staged.usage,
+        rules,
+        services,
+        values.scenarios,
+        values.scenarios_src,
+        staged.tree,
+    )
+
+
+def stages(
+    root: Path,
+    only: list[str] | None = None,
+    elsewhere: tuple[Elsewhere, ...] = (),
+    overview: Assembled | None = None,
+    parsed=None,
+) -> Staged:
+    """Every stage up to writing, with every problem found. Raises BuildFailed only when nothing can be
+    built (defaults, catalog or templates unusable).
+
+    For the build cache (dashkit/incremental.py): only, the service files to build (all when None);
+    elsewhere, the other services as the cache has them, for the overview; overview, the overview as the
+    cache has it (what alerts link to), which is then not built again; parsed, values files parsed before.
+    The checks that must see every service (metrics on no panel) run only on a whole build."""
+    values, problems = load(root, only, elsewhere, overview=overview is None, parsed=parsed)
     if values is None:
         raise BuildFailed(problems)
     templates = Templates(root / "templates") if (root / "templates").is_dir() else Templates()
     rendered, found = render(values, templates)
     problems += found
-    dashboards, found = assemble(rendered, values.defaults, templates)
+    dashboards, found = assemble(rendered, values.defaults, templates, elsewhere)
     problems += found
-    rules, found = build_rules(values, dashboards, link_panels=link_alerts_to_panels(problems))
+    linked = dashboards + ([overview] if overview is not None else [])
+    rules, found = build_rules(values, linked, link_panels=link_alerts_to_panels(problems))
     problems += found
     tree = out_tree(values.defaults)
-    rule_files, found = rule_and_provisioning_files(values, rules, templates, tree)
+    rule_docs, found = rule_and_provisioning_docs(values, rules, templates, tree)
     problems += found
+    rule_files = {path: serialise_yaml(doc) for path, doc in rule_docs.items()}
     promtool = start_promtool(root, rule_files, dashboards, tree, problems)
     catalog = dict(values.catalog, **(rules.recorded if rules else {}))
-    usage, found = check_everything(values, dashboards, rules, catalog, problems)
+    usages, usage, found = check_everything(values, dashboards, rules, catalog, problems, whole=only is None)
     problems += found
     files = {tree.in_out(d.path): serialise(d.json) for d in dashboards}  # serialised while promtool runs
     problems += promtool.problems(rules, values.rules.src.at() if values.rules else values.catalog_src.at())
-    if problems:
-        raise BuildFailed(problems)
-    runbook_text = runbooks(rules.alerts) if rules else ""
-    services = {d.job: d.port for d in values.dashboards if d.kind == "service"}
-    return Build(
-        {**files, **rule_files},
-        dashboards,
-        metric_reference(values.catalog, usage) + "\n",
-        runbook_text,
-        catalog,
-        usage,
-        rules,
-        services,
-        values.scenarios,
-        values.scenarios_src,
-        tree,
-    )
+    return Staged(values, dashboards, rules, tree, {**files, **rule_files}, rule_docs, catalog, usages, usage, problems)
 
 
 # --- gates: what still runs after earlier problems --------------------------------------------------
@@ -122,25 +186,28 @@ def report_unused_metrics(problems: list[Problem]) -> bool:
 
 
 # --- stages ---------------------------------------------------------------------------------------
-def rule_and_provisioning_files(
+def rule_and_provisioning_docs(
     values: Values, rules: Rules | None, templates: Templates, tree: OutTree
-) -> tuple[dict[str, str], list[Problem]]:
-    """Everything in out/ but the dashboards, as text: the rule files of both formats and the provisioning."""
-    files = {}
+) -> tuple[dict[str, dict], list[Problem]]:
+    """Everything in out/ but the dashboards, as documents: the rule files of both formats (each rule
+    group serialised on its own, a YamlPart, so the build cache can keep a service's groups) and the
+    provisioning."""
+    docs = {}
     if rules is not None:
         r = values.rules
-        files = {
-            path: serialise_yaml(doc)
-            for path, doc in prometheus_files(rules, r.interval, r.runbook_base_url, tree).items()
-        }
+        docs = prometheus_files(rules, r.interval, r.runbook_base_url, tree)
         metrics_uid = values.defaults["datasources"]["metrics"]["uid"]
-        alerting = grafana_alerting(
+        docs[tree.alert_rules] = grafana_alerting(
             rules, r.interval, r.runbook_base_url, metrics_uid, values.defaults["grafana"]["folder"]
         )
-        files[tree.alert_rules] = serialise_yaml(alerting)
+        for path in (tree.ruler_alerts, tree.alert_rules):
+            docs[path]["groups"] = [yaml_item(group, RULE_GROUP_INDENT) for group in docs[path]["groups"]]
     provisioned, problems = provisioning(templates, values.defaults, values.defaults_src)
-    files.update({path: serialise_yaml(doc) for path, doc in provisioned.items()})
-    return files, problems
+    docs.update(provisioned)
+    return docs, problems
+
+
+RULE_GROUP_INDENT = 2  # a rule group is an item of the top-level `groups:` list
 
 
 def start_promtool(
@@ -154,24 +221,44 @@ def start_promtool(
 
 
 def check_everything(
-    values: Values, dashboards: list[Assembled], rules: Rules | None, catalog: Catalog, earlier: list[Problem]
-) -> tuple[dict[str, list[str]], list[Problem]]:
-    """The check stage: dashboards, rules and the catalog. Returns (metric -> the panels that show it, problems)."""
-    usage, problems = check(dashboards_to_check(dashboards, earlier), catalog)
-    usage = through_recording_rules(usage, catalog)
+    values: Values,
+    dashboards: list[Assembled],
+    rules: Rules | None,
+    catalog: Catalog,
+    earlier: list[Problem],
+    whole: bool = True,
+) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[str]] | None, list[Problem]]:
+    """The check stage: dashboards, rules and the catalog. Returns (dashboard path -> metric -> the panels
+    that show it, the same for all dashboards through the recording rules (None unless whole), problems)."""
+    checked = dashboards_to_check(dashboards, earlier)
+    usages, problems = check_each(checked, catalog)
     problems += check_rules(rules, catalog)
     problems += lint_rules(values)
-    if report_unused_metrics(earlier + problems):
-        problems += unused_metrics(values.catalog, values.catalog_src, usage)
-    return usage, problems
+    usage = None
+    if whole:
+        usage = through_recording_rules(merge_usage(usages), catalog)
+        if report_unused_metrics(earlier + problems):
+            problems += unused_metrics(values.catalog, values.catalog_src, usage)
+    return {d.path: u for d, u in zip(checked, usages, strict=True)}, usage, problems
 
 
-def build_and_write(root: Path, out: Path) -> Build:
-    """Build, then put out/ and the generated docs in place together. Raises BuildFailed or WriteFailed."""
+def build_and_write(root: Path, out: Path, cache: bool = True) -> Build:
+    """Build, then put out/ and the generated docs in place together. Raises BuildFailed or WriteFailed.
+
+    With the cache, what the last builds made from the same inputs is taken from .cache/build/ and out/
+    (dashkit/incremental.py); whenever that path cannot decide something (a problem, above all), the whole
+    build below runs, so the cache never changes what a build writes or reports."""
     root = Path(root)
     reason = path_refusal(Path(os.path.realpath(out)), Path(os.path.realpath(root)))
     if reason:  # before building: `--out values` must not even wait for the build to be refused
         raise WriteFailed([refused(shown(out), reason)])
+    if cache:
+        from .incremental import build_and_write_incremental
+
+        with contextlib.suppress(OutChanged):  # out/ changed under the build: written in full below
+            written = build_and_write_incremental(root, out, label=shown(out))
+            if written is not None:
+                return written
     result = build(root)
     write_output(
         out,

@@ -45,9 +45,34 @@ def metric_reference(catalog: Catalog, usage: dict[str, list[str]]) -> str:
 
 def runbooks(alerts: list) -> str:
     """docs/runbooks.md: one section per alert name (the runbook_url anchors), what fires it and what to do."""
+    return runbooks_of(runbook_rows(alerts))
+
+
+def runbook_rows(alerts: list) -> list[tuple]:
+    """What the runbooks page says of each deployed alert (rules.AlertRule), as plain data: a build cache
+    keeps a service's rows and writes the page without instantiating its alerts again."""
+    return [
+        (
+            rule.spec.name,
+            rule.group,
+            rule.spec.severity,
+            rule.spec.duration,
+            rule.spec.summary,
+            rule.spec.expr,
+            rule.spec.op,
+            rule.condition.rsplit(" ", 1)[1],  # the level, as the rule files write it
+            rule.spec.panel,
+            rule.spec.dashboard,
+            rule.spec.runbook,
+        )
+        for rule in alerts
+    ]
+
+
+def runbooks_of(rows: list[tuple]) -> str:
     by_name: dict[str, list] = {}
-    for rule in alerts:
-        by_name.setdefault(rule.spec.name, []).append(rule)
+    for row in rows:
+        by_name.setdefault(row[0], []).append(row)
     lines = [
         "# Alert runbooks",
         "",
@@ -56,26 +81,21 @@ def runbooks(alerts: list) -> str:
         "",
     ]
     for name in sorted(by_name):
-        rules = by_name[name]
-        spec = rules[0].spec
-        groups = ", ".join(rule.group for rule in rules)
-        level = rules[0].condition.rsplit(" ", 1)[1]
+        rows = by_name[name]
+        _, _, severity, duration, summary, expr, op, level, panel, dashboard, runbook = rows[0]
+        groups = ", ".join(row[1] for row in rows)
         # a service file may override the preset's level: say where it differs
-        others = ", ".join(
-            f"{r.group}: {r.spec.op} {r.condition.rsplit(' ', 1)[1]}"
-            for r in rules
-            if r.condition.rsplit(" ", 1)[1] != level
-        )
+        others = ", ".join(f"{row[1]}: {row[6]} {row[7]}" for row in rows if row[7] != level)
         lines += [
             f"## {name}",
             "",
-            f"**{spec.severity}**, after {spec.duration}. {spec.summary}",
+            f"**{severity}**, after {duration}. {summary}",
             "",
-            f"- Fires when: `{spec.expr} {spec.op} {level}` (`$job` is the service's job){f'; overridden for {others}' if others else ''}",
+            f"- Fires when: `{expr} {op} {level}` (`$job` is the service's job){f'; overridden for {others}' if others else ''}",
             f"- Groups: {groups}",
-            f"- Panel: *{spec.panel}* on the {'overview' if spec.dashboard == 'overview' else 'service'} dashboard",
+            f"- Panel: *{panel}* on the {'overview' if dashboard == 'overview' else 'service'} dashboard",
             "",
-            spec.runbook.rstrip(),
+            runbook.rstrip(),
             "",
         ]
     return "\n".join(lines)

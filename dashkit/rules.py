@@ -33,7 +33,7 @@ class AlertRule:
     panel_id: int | None
     ruler_group: str  # the group's name in the Prometheus rule files (group_name), as promtool names it
 
-    @functools.cached_property
+    @functools.cached_property  # both rule files and the runbooks read it: parsed once
     def condition(self) -> str:
         # `a or b > 1` compares only b: comparison binds tighter than the set operators, so wrap those
         expr = f"({self.expr})" if _top_level_set_operation(self.expr) else self.expr

@@ -154,6 +154,17 @@ class DashboardSpec:
     alerts: list[AlertSpec] = field(default_factory=list)  # the service's own
     # values/rules.yaml's alerts resolved with this service's threshold overrides; None: no overrides
     rule_alerts: list[AlertSpec] | None = None
+    # preset -> this service's levels, for the presets its `thresholds:` changes (the overview colours its series so)
+    changed_levels: dict[str, Levels] = field(default_factory=dict)
+
+
+class Elsewhere(NamedTuple):
+    """A service a build takes from its cache instead of loading it: what the overview needs of it (its
+    entry in the services list, and its own levels for its series)."""
+
+    slug: str
+    title: str
+    changed_levels: dict  # preset -> Levels, as DashboardSpec.changed_levels
 
 
 class Synthetic(NamedTuple):

@@ -14,11 +14,13 @@ import functools
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
@@ -90,24 +92,43 @@ def _yaml_node(value, indent: int, lines: list[str]) -> None:
         if not value:
             lines.append(pad + "[]")
         for item in value:
-            if isinstance(item, (dict, list)) and item:
-                sub: list[str] = []
-                _yaml_node(item, indent + 2, sub)
-                lines.append(pad + "- " + sub[0][indent + 2 :])
-                lines.extend(sub[1:])
-            else:
-                lines.append(
-                    f"{pad}- {_yaml_scalar(item) if not isinstance(item, (dict, list)) else ('{}' if isinstance(item, dict) else '[]')}"
-                )
+            _yaml_item(item, indent, lines)
     else:
         lines.append(pad + _yaml_scalar(value))
+
+
+def _yaml_item(item, indent: int, lines: list[str]) -> None:
+    pad = " " * indent
+    if isinstance(item, YamlPart):
+        lines.append(item)
+    elif isinstance(item, (dict, list)) and item:
+        sub: list[str] = []
+        _yaml_node(item, indent + 2, sub)
+        lines.append(pad + "- " + sub[0][indent + 2 :])
+        lines.extend(sub[1:])
+    else:
+        lines.append(
+            f"{pad}- {_yaml_scalar(item) if not isinstance(item, (dict, list)) else ('{}' if isinstance(item, dict) else '[]')}"
+        )
+
+
+class YamlPart(str):
+    """A list item serialised on its own (yaml_item), placed in a document as its text: a rule group kept by
+    the build cache goes into a rule file byte for byte as serialising it there would write it."""
+
+
+def yaml_item(item: dict | list, indent: int) -> YamlPart:
+    """A non-empty mapping or list as an item of a block list at `indent` (a rule group: indent 2)."""
+    lines: list[str] = []
+    _yaml_item(item, indent, lines)
+    return YamlPart("\n".join(lines))
 
 
 def _flat(value) -> bool:
     if isinstance(value, dict):
         return 0 < len(value) <= 4 and all(not isinstance(v, (dict, list)) for v in value.values())
     if isinstance(value, list):
-        return 0 < len(value) <= 4 and all(not isinstance(v, (dict, list)) for v in value)
+        return 0 < len(value) <= 4 and all(not isinstance(v, (dict, list, YamlPart)) for v in value)
     return False
 
 
@@ -150,6 +171,24 @@ class WriteFailed(Exception):
     def __init__(self, lines: list[str]):
         super().__init__("\n".join(lines))
         self.lines = lines
+
+
+class Kept(NamedTuple):
+    """A file of the current out/ that the new tree holds unchanged: hard-linked into the staged tree rather
+    than written again (a 1,000-service tree is 80 MiB), if it is still the very file an earlier build
+    wrote there, as write_output returned it. Files are never changed in place once written, so the same
+    inode, size and modification time mean the same bytes."""
+
+    file_id: tuple  # (st_dev, st_ino, st_size, st_mtime_ns)
+
+
+class OutChanged(Exception):
+    """A Kept file is no longer the one recorded (another build or a person replaced it, or the filesystem
+    has no hard links): nothing was written, and the caller writes that file's text instead."""
+
+
+def file_id(info: os.stat_result) -> tuple:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 @dataclass
@@ -222,8 +261,12 @@ def manifest(files: dict[str, str]) -> str:
     return MANIFEST_HEAD + "".join(f"{rel}\n" for rel in sorted(files))
 
 
-def write_output(out: Path, files: dict[str, str], docs: dict[Path, str], root: Path, label: str | None = None) -> None:
-    """Replace the folder `out` with exactly `files` (relative path -> text) and each doc with its text.
+def write_output(
+    out: Path, files: dict[str, str | Kept], docs: dict[Path, str], root: Path, label: str | None = None
+) -> dict[str, tuple]:
+    """Replace the folder `out` with exactly `files` (relative path -> text, or Kept) and each doc with its
+    text. Returns each file's file_id in the new out/, what a later build's Kept names. Raises WriteFailed,
+    or OutChanged before anything changed.
 
     `out` is resolved (a symlink is followed: the tree replaces its target). Builds sharing an output
     serialise on the lock file `.<out>.lock` beside it, held from staging to the end, so leftovers found
@@ -242,6 +285,7 @@ def write_output(out: Path, files: dict[str, str], docs: dict[Path, str], root: 
         raise WriteFailed([f"{label}: refusing to write outside it: {rel}" for rel in sorted(bad)])
     staging = None
     staged: list[StagedDoc] = []
+    written: dict[str, tuple] = {}
     try:
         for folder in sorted({p.parent for p in docs}):
             _make_dir(folder)
@@ -253,7 +297,7 @@ def write_output(out: Path, files: dict[str, str], docs: dict[Path, str], root: 
                 raise WriteFailed([refused(label, reason)])
             _clean_leftovers(out, docs)
             try:
-                staging = _stage_tree(out, files)
+                staging, written = _stage_tree(out, files)
                 staged = _stage_docs(docs)
                 _commit(out, staging, staged)
             finally:  # still under the lock: after a commit, the old tree and the old docs' links
@@ -261,6 +305,7 @@ def write_output(out: Path, files: dict[str, str], docs: dict[Path, str], root: 
                     _discard(staging, staged)
     except OSError as err:
         raise WriteFailed([_describe(err, out, staging, label)]) from None
+    return written
 
 
 def _inside(rel: str) -> bool:
@@ -304,13 +349,15 @@ def _make_dir(path: Path) -> None:
         os.chmod(path, DIR_MODE)  # mkdir's mode is cut by the umask
 
 
-def _write_new(path: Path, data: bytes) -> None:
+def _write_new(path: Path | str, data: bytes) -> tuple:
+    """Write a new file; its file_id."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)  # open's mode is cut by the umask
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        return file_id(os.fstat(fd))
     except OSError as err:
         err.filename = err.filename or os.fspath(path)  # a full disk names the file being written
         raise
@@ -318,23 +365,54 @@ def _write_new(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _stage_tree(out: Path, files: dict[str, str]) -> Path:
+# link() failing with these means "this file cannot be carried over", not a broken output folder.
+NOT_KEPT = {errno.ENOENT, errno.EPERM, errno.EMLINK, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+def _link_kept(old: str, target: str, kept: Kept) -> tuple:
+    """Hard-link an unchanged file of the current out/ into the staged tree, if it is still the one recorded."""
+    try:
+        os.link(old, target, follow_symlinks=False)  # a symlink put in its place is linked as a link, and refused
+    except OSError as err:
+        if err.errno in NOT_KEPT:
+            raise OutChanged(old) from None
+        raise
+    info = os.lstat(target)  # the linked file itself, so nothing can swap it between check and use
+    if (
+        file_id(info) != tuple(kept.file_id)
+        or not stat.S_ISREG(info.st_mode)
+        or stat.S_IMODE(info.st_mode) != FILE_MODE
+    ):
+        raise OutChanged(old)
+    return file_id(info)
+
+
+def _stage_tree(out: Path, files: dict[str, str | Kept]) -> tuple[Path, dict[str, tuple]]:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    written = {}
     try:
         os.chmod(staging, DIR_MODE)  # mkdtemp makes it 0700, and it becomes out/
-        made = {staging}
-        for rel in sorted(files):
-            target = staging / rel
-            for folder in reversed(target.parents):
-                if folder not in made and staging in folder.parents:
-                    _make_dir(folder)
-                    made.add(folder)
-            _write_new(target, files[rel].encode("utf-8"))
+        base, old = os.fspath(staging), os.fspath(out)
+        made = {""}
+        for rel in sorted(files):  # paths as strings: a 1,000-service tree is 1,000 files
+            folder = rel.rpartition("/")[0]
+            if folder not in made:
+                parts = folder.split("/")
+                for depth in range(1, len(parts) + 1):
+                    sub = "/".join(parts[:depth])
+                    if sub not in made:
+                        _make_dir(Path(base, sub))
+                        made.add(sub)
+            target, content = f"{base}/{rel}", files[rel]
+            if isinstance(content, Kept):
+                written[rel] = _link_kept(f"{old}/{rel}", target, content)
+            else:
+                written[rel] = _write_new(target, content.encode("utf-8"))
         _write_new(staging / MANIFEST, manifest(files).encode("utf-8"))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return staging
+    return staging, written
 
 
 def _stage_docs(docs: dict[Path, str]) -> list[StagedDoc]:

@@ -28,6 +28,8 @@ pytestmark = pytest.mark.workflow
 SKIPPED = {  # test module -> why the copies do not run it
     "test_everyday_workflows.py": "this module: it would copy the project again from inside each copy",
     "test_hardening.py": "SIGKILL/SIGINT trials and races of real builds: what it checks does not depend on the values",
+    "test_cache.py": "random edits of a copy built with and without the build cache, a minute per copy: it edits\n"
+    "  the values itself",
     "test_live.py": "a Prometheus with 6 hours of synthetic data: a minute per copy (nox -s tests runs it)",
     "test_live_scenarios.py": "a Prometheus per scenario, a minute per copy; its checks of values/scenarios.yaml that need\n"
     "  no Prometheus do run (SCENARIO_CHECKS below)",

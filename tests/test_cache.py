@@ -1,0 +1,285 @@
+"""The build cache (dashkit/cache.py, dashkit/incremental.py) never changes what a build writes or says.
+
+The property: after any sequence of edits to a copy of the project (a service file, the catalog, the
+defaults, a panel template; valid or broken), a build with the warm cache and a build with --no-cache
+write byte-identical trees and docs, exit alike and print the same lines. Then the cases the property
+draws rarely: a corrupt cache, a broken file whose good version is cached, an out/ changed by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = sorted(p.name for p in (ROOT / "values" / "services").glob("*.yaml"))
+CACHED, PLAIN = "out-cached", "out-plain"
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    """The project's sources, compiled once: each example copies it with its bytecode."""
+    base = tmp_path_factory.mktemp("cache") / "base"
+    for name in ("values", "templates", "schemas", "dashkit", "docs"):
+        shutil.copytree(ROOT / name, base / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "build.py", base / "build.py")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(base / "dashkit")], check=True)
+    return base
+
+
+def run_build(root: Path, out: str, *flags: str) -> tuple[int, str, str]:
+    done = subprocess.run(
+        [sys.executable, "build.py", "--out", out, *flags], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    # The output folder's name is the one difference the two builds are allowed in what they print.
+    return done.returncode, done.stdout.replace(out, "OUT"), done.stderr.replace(out, "OUT")
+
+
+def tree(folder: Path) -> dict[str, bytes] | None:
+    if not folder.exists():
+        return None
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def docs(root: Path) -> dict[str, bytes]:
+    return {name: (root / "docs" / name).read_bytes() for name in ("metrics.md", "runbooks.md")}
+
+
+def both_builds(root: Path) -> tuple:
+    """(exit, stdout, stderr, out/, docs) of a build with the cache, then the same of one without it."""
+    cached = (*run_build(root, CACHED), tree(root / CACHED), docs(root))
+    plain = (*run_build(root, PLAIN, "--no-cache"), tree(root / PLAIN), docs(root))
+    return cached, plain
+
+
+# --- edits ----------------------------------------------------------------------------------------
+# Each takes the project and a number that picks what it changes; the original files are under base/.
+def _service(root: Path, n: int) -> Path:
+    files = sorted((root / "values" / "services").glob("*.yaml"))
+    return files[n % len(files)] if files else root / "values" / "services" / SERVICES[0]
+
+
+def _replace_nth(path: Path, pattern: str, replace, n: int) -> None:
+    """Apply replace(match) to the (n mod count)-th match of pattern (multiline), if there is one."""
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    found = list(re.finditer(pattern, text, flags=re.MULTILINE))
+    if found:
+        m = found[n % len(found)]
+        path.write_text(text[: m.start()] + replace(m) + text[m.end() :], encoding="utf-8")
+
+
+def rename_panel(root: Path, n: int) -> None:
+    _replace_nth(_service(root, n), r"^        title: (.*)$", lambda m: f"        title: {m[1]} v{n}", n // 7)
+
+
+def add_panel(root: Path, n: int) -> None:
+    panel = (
+        f"      - type: stat\n        title: Added {n}\n        description: A panel added by the cache test.\n"
+        '        expr: sum(up{job="$job"})\n        unit: short\n'
+    )
+    _replace_nth(_service(root, n), r"^    panels:\n", lambda m: m[0] + panel, n // 7)
+
+
+def change_threshold(root: Path, n: int) -> None:
+    new = [f"{{warning: 0.0{n % 9 + 1}, critical: 0.{n % 9 + 1}}}", "error_ratio", "success_ratio", "p95_latency"]
+    _replace_nth(_service(root, n), r"^        thresholds: .*$", lambda m: f"        thresholds: {new[n % 4]}", n // 7)
+
+
+def override_levels(root: Path, n: int) -> None:
+    """A service's own levels: they reach its alerts, the runbooks and the overview's series."""
+    line = f"thresholds:\n  p95_latency: {{warning: {n % 5 + 1}, critical: {n % 5 + 6}}}\n"
+    _replace_nth(_service(root, n), r"^port: .*\n", lambda m: m[0] + line, 0)
+
+
+def retitle_service(root: Path, n: int) -> None:
+    _replace_nth(_service(root, n), r"^title: (.*)$", lambda m: f"title: {m[1]} {n}", 0)
+
+
+def break_service(root: Path, n: int) -> None:
+    path = _service(root, n)
+    kind = n % 4
+    if kind == 0:
+        _replace_nth(path, r"^rows:", lambda m: "bogus_key: 1\nrows:", 0)  # unknown key
+    elif kind == 1:
+        _replace_nth(path, r'\{job="\$job"\}', lambda m: '{job="$job"', n // 4)  # PromQL that does not parse
+    elif kind == 2:
+        _replace_nth(path, r"^port: .*$", lambda m: "port: 8000", 0)  # api-gateway's port
+    else:
+        _replace_nth(path, r"(sum|rate)\((\w+)\{", lambda m: f"{m[1]}({m[2]}x{{", n // 4)  # unknown metric
+
+
+def add_service(root: Path, n: int) -> None:
+    source = _service(root, n)
+    if source.exists():
+        text = re.sub(r"^service: .*$", f"service: zz-copy-{n}", source.read_text(encoding="utf-8"), flags=re.M)
+        text = re.sub(r"^port: .*$", f"port: {30000 + n}", text, flags=re.M)
+        (root / "values" / "services" / f"zz-copy-{n}.yaml").write_text(text, encoding="utf-8")
+
+
+def remove_service(root: Path, n: int) -> None:
+    _service(root, n).unlink(missing_ok=True)
+
+
+def edit_catalog(root: Path, n: int) -> None:
+    path = root / "values" / "metrics.yaml"
+    if n % 3:
+        _replace_nth(path, r"^    help: (.*)$", lambda m: f"    help: {m[1]} ({n})", n // 3)
+    else:
+        _replace_nth(path, r"^  (\w+):\n    type:", lambda m: f"  {m[1]}_renamed:\n    type:", n // 3)
+
+
+def edit_defaults(root: Path, n: int) -> None:
+    path = root / "values" / "defaults.yaml"
+    if n % 3:
+        _replace_nth(
+            path, r"^  error_ratio: \{.*\}", lambda m: f"  error_ratio: {{warning: 0.0{n % 9 + 1}, critical: 0.5}}", 0
+        )
+    else:
+        _replace_nth(path, r"^thresholds:", lambda m: "unknown_setting: 1\nthresholds:", 0)
+
+
+def edit_template(root: Path, n: int) -> None:
+    path = root / "templates" / "panels" / "stat.jsonnet"
+    kind = n % 3
+    if kind == 0:
+        _replace_nth(path, r"graphMode: '\w+'", lambda m: "graphMode: 'none'", 0)
+    elif kind == 1:
+        _replace_nth(path, r"^// ", lambda m: f"// (edited {n}) ", 0)
+    else:
+        _replace_nth(path, r"^\}\s*$", lambda m: "", 0)  # a Jsonnet syntax error
+
+
+def restore(root: Path, n: int, base: Path) -> None:
+    """One edited or removed file back as it was; or an added service removed."""
+    changed = [
+        rel
+        for rel in sorted(
+            {p.relative_to(root).as_posix() for p in (root / "values").rglob("*.yaml")}
+            | {p.relative_to(base).as_posix() for p in (base / "values").rglob("*.yaml")}
+            | {"templates/panels/stat.jsonnet"}
+        )
+        if not (root / rel).exists()
+        or not (base / rel).exists()
+        or (root / rel).read_bytes() != (base / rel).read_bytes()
+    ]
+    if changed:
+        rel = changed[n % len(changed)]
+        if (base / rel).exists():
+            shutil.copy2(base / rel, root / rel)
+        else:
+            (root / rel).unlink()
+
+
+EDITS = [
+    rename_panel,
+    add_panel,
+    change_threshold,
+    override_levels,
+    retitle_service,
+    break_service,
+    add_service,
+    remove_service,
+    edit_catalog,
+    edit_defaults,
+    edit_template,
+    restore,
+    restore,  # twice as likely: most sequences then return to builds that pass
+]
+
+
+@settings(
+    max_examples=int(os.environ.get("CACHE_EXAMPLES", "20")),
+    deadline=None,
+    derandomize=True,  # the same sequences on every run: a failure is reproducible, the time is bounded
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(st.tuples(st.sampled_from(EDITS), st.integers(0, 999)), min_size=1, max_size=5))
+def test_a_warm_cache_builds_what_a_build_without_it_builds(base, tmp_path, edits):
+    root = tmp_path / f"project-{os.urandom(4).hex()}"
+    shutil.copytree(base, root)
+    try:
+        cached, plain = both_builds(root)  # a cold cache
+        assert cached == plain
+        assert cached[0] == 0, cached[2]
+        for edit, n in edits:
+            if edit is restore:
+                restore(root, n, base)
+            else:
+                edit(root, n)
+            cached, plain = both_builds(root)
+            event(f"{edit.__name__}: exit {plain[0]}")
+            assert cached[:3] == plain[:3], f"after {edit.__name__}({n})"
+            assert cached[3] == plain[3], f"out/ differs after {edit.__name__}({n})"
+            assert cached[4] == plain[4], f"docs differ after {edit.__name__}({n})"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# --- what the property draws rarely ---------------------------------------------------------------
+@pytest.fixture
+def copy(base, tmp_path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(base, root)
+    return root
+
+
+def inodes(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_ino for p in folder.rglob("*.json")}
+
+
+def test_a_rebuild_carries_unchanged_files_over_and_rewrites_the_edited_one(copy):
+    assert run_build(copy, CACHED)[0] == 0
+    before = inodes(copy / CACHED)
+    add_panel(copy, 0)
+    assert run_build(copy, CACHED)[0] == 0
+    after = inodes(copy / CACHED)
+    changed = {rel for rel in before if before[rel] != after[rel]}
+    assert changed == {f"dashboards/pyairtable/services/{SERVICES[0].removesuffix('.yaml')}.json"}
+    assert tree(copy / CACHED) == (run_build(copy, PLAIN, "--no-cache"), tree(copy / PLAIN))[1]
+
+
+def test_corrupt_and_truncated_cache_entries_are_ignored(copy):
+    assert run_build(copy, CACHED)[0] == 0
+    entries = sorted(p for p in (copy / ".cache" / "build").rglob("*") if p.is_file())
+    assert entries
+    for i, entry in enumerate(entries):
+        data = entry.read_bytes()
+        entry.write_bytes(data[: len(data) // 2] if i % 2 else data[:-1] + bytes([data[-1] ^ 0xFF]))
+    change_threshold(copy, 3)
+    cached, plain = both_builds(copy)
+    assert cached == plain and cached[0] == 0, cached[2]
+
+
+def test_a_broken_file_fails_even_with_its_good_version_cached(copy):
+    assert run_build(copy, CACHED)[0] == 0
+    good = tree(copy / CACHED)
+    path = _service(copy, 1)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("http_requests_total", "http_request_total", 1), encoding="utf-8")
+    code, out, err = run_build(copy, CACHED)
+    assert code == 1 and out == ""
+    assert re.match(rf"values/services/{path.name}:\d+: .*unknown metric 'http_request_total'", err), err
+    assert err.splitlines()[-1] == "build failed: 1 problem(s); OUT left unchanged"
+    assert tree(copy / CACHED) == good
+    path.write_text(text, encoding="utf-8")  # the good version again: from the cache
+    assert run_build(copy, CACHED)[0] == 0 and tree(copy / CACHED) == good
+
+
+def test_a_file_changed_in_out_by_hand_is_written_again(copy):
+    assert run_build(copy, CACHED)[0] == 0
+    good = tree(copy / CACHED)
+    edited = copy / CACHED / "dashboards" / "pyairtable" / "services" / SERVICES[0].replace(".yaml", ".json")
+    edited.write_text("{}\n", encoding="utf-8")  # in place, as an editor may: same inode, another size
+    assert run_build(copy, CACHED)[0] == 0
+    assert tree(copy / CACHED) == good
