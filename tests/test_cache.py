@@ -283,3 +283,21 @@ def test_a_file_changed_in_out_by_hand_is_written_again(copy):
     edited.write_text("{}\n", encoding="utf-8")  # in place, as an editor may: same inode, another size
     assert run_build(copy, CACHED)[0] == 0
     assert tree(copy / CACHED) == good
+
+
+def test_an_outgrown_cache_is_pruned_to_what_builds_read(copy):
+    assert run_build(copy, CACHED)[0] == 0
+    cache = copy / ".cache" / "build"
+    in_use = {p.relative_to(cache) for p in cache.rglob("*") if p.is_file()}
+    for kind in ("blob", "parsed", "doc"):
+        for i in range(300):  # what earlier versions of the files left: no build reads them any more
+            (cache / kind / f"{i:064x}").write_bytes(b"old")
+    (cache / "blob" / ".new-123-0-abc").write_bytes(b"a killed build's")
+    change_threshold(copy, 1)
+    assert run_build(copy, CACHED)[0] == 0
+    left = {p.relative_to(cache) for p in cache.rglob("*") if p.is_file()}
+    old = {f"{i:064x}" for i in range(300)} | {".new-123-0-abc"}
+    assert not {p for p in left if p.name in old}
+    assert len(left - in_use) < 20, "only the entries the edit made are new"
+    before = inodes(copy / CACHED)
+    assert run_build(copy, CACHED)[0] == 0 and inodes(copy / CACHED) == before, "still warm"
