@@ -301,3 +301,33 @@ def test_an_outgrown_cache_is_pruned_to_what_builds_read(copy):
     assert len(left - in_use) < 20, "only the entries the edit made are new"
     before = inodes(copy / CACHED)
     assert run_build(copy, CACHED)[0] == 0 and inodes(copy / CACHED) == before, "still warm"
+
+
+def test_a_service_named_like_the_platform_group_builds_as_without_the_cache(copy):
+    """Its rule group would be named like the platform's, which only the rule files as a whole show."""
+    assert run_build(copy, CACHED)[0] == 0
+    source = _service(copy, 0).read_text(encoding="utf-8")
+    text = re.sub(r"^service: .*$", "service: platform", source, flags=re.M)
+    (copy / "values" / "services" / "platform.yaml").write_text(re.sub(r"^port: .*$", "port: 39999", text, flags=re.M))
+    cached, plain = both_builds(copy)
+    assert cached == plain
+
+
+def test_a_file_out_changes_under_the_write_is_written_in_full(copy, monkeypatch):
+    """The write stage finds a file it was to carry over replaced (as by another build): the build writes
+    the whole tree from its own texts instead."""
+    import dashkit.write
+    from dashkit.pipeline import build_and_write
+
+    out = copy / CACHED
+    assert run_build(copy, CACHED)[0] == 0
+    change_threshold(copy, 2)
+
+    def no_link(*args, **kwargs):
+        raise FileNotFoundError(2, "replaced meanwhile")
+
+    monkeypatch.setattr(dashkit.write.os, "link", no_link)
+    build_and_write(copy, out)
+    monkeypatch.undo()
+    assert run_build(copy, PLAIN, "--no-cache")[0] == 0
+    assert tree(out) == tree(copy / PLAIN)
