@@ -45,8 +45,10 @@ class Store:
 
     def __init__(self, folder: Path):
         self.dir = Path(folder)
+        self.used: dict[str, set[str]] = {}  # kind -> the keys this build read or wrote
 
     def get(self, kind: str, key: str):
+        self.used.setdefault(kind, set()).add(key)
         data = plain_bytes(f"{self.dir}/{kind}/{key}")
         if data is None:
             return None
@@ -64,6 +66,7 @@ class Store:
     def put(self, kind: str, key: str, value, replace: bool = False) -> None:
         """Keep value under key: written beside its place and renamed there. A key names its contents, so an
         entry already there is left alone, unless replace (the one mutable kind: what out/ holds)."""
+        self.used.setdefault(kind, set()).add(key)
         target = self.dir / kind / key
         if not replace and os.path.isfile(target):
             return
@@ -83,6 +86,19 @@ class Store:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+    def entries(self, kind: str) -> list[str]:
+        try:
+            return os.listdir(self.dir / kind)
+        except OSError:
+            return []
+
+    def sweep(self, kind: str, live: set[str]) -> None:
+        """Remove the entries of a kind that are not live, and temporary files a killed build left."""
+        for name in self.entries(kind):
+            if name not in live:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.dir / kind / name)
 
 
 def store_for(root: Path) -> Store:
@@ -170,8 +186,12 @@ class Parsed:
     def __init__(self, store: Store, code: str):
         self.store, self.code = store, code
 
-    def _key(self, kind: str, rel: str, text: str) -> str:
-        return digest(self.code, kind, rel, text)
+    def _key(self, kind: str, rel: str, text: str | bytes) -> str:
+        return digest(self.code, kind, rel, text)  # text as UTF-8: the key of the file's bytes
+
+    def key(self, kind: str, rel: str, data: bytes) -> str:
+        """The key a file of these bytes is kept under (to tell entries in use from the rest)."""
+        return self._key(kind, rel, data)
 
     def get(self, kind: str, rel: str, text: str) -> tuple[object, dict] | None:
         """(the document, the line of each key path) or None."""

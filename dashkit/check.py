@@ -274,12 +274,11 @@ def _label_values_problems(query: str, catalog: Catalog) -> list[str]:
 
 def through_recording_rules(usage: dict[str, list[str]], catalog: Catalog) -> dict[str, list[str]]:
     """A panel of a recorded series shows the raw metrics the rule is computed from."""
-    out: dict[str, list[str]] = {}
+    out: dict[str, dict[str, None]] = {}  # dicts as ordered sets: `up` is on a panel of every service
     for name, panels in usage.items():
         for metric in catalog[name].sources if name in catalog else [name]:
-            shown = out.setdefault(metric, [])
-            shown += [p for p in panels if p not in shown]
-    return dict(sorted(out.items()))
+            out.setdefault(metric, {}).update(dict.fromkeys(panels))
+    return {name: list(out[name]) for name in sorted(out)}
 
 
 def unused_metrics(catalog: Catalog, src: Source, usage: dict[str, list[str]]) -> list[Problem]:

@@ -66,10 +66,10 @@ def build_and_write_incremental(root: Path, out: Path, label: str) -> Written | 
     store = store_for(root)
     code = code_key(root)
     inputs = inputs_key(root, code) if code is not None else None
-    keys = service_keys(root, inputs) if inputs is not None else None
+    parsed = Parsed(store, code)
+    keys, readings = service_keys(root, inputs, parsed) if inputs is not None else (None, None)
     if keys is None:
         return None
-    parsed = Parsed(store, code)
     real_out = Path(os.path.realpath(out))
     out_key = digest("out", os.fspath(real_out))
     last = store.get(OUT, out_key) or {}  # what the last build wrote there: its files, its parts' heads
@@ -97,28 +97,27 @@ def build_and_write_incremental(root: Path, out: Path, label: str) -> Written | 
         return None
     written = write_output(out, files, docs, root, label=label)
     heads = {keys[rel]: part.head for rel, part in parts.items()}
-    store.put(
-        OUT,
-        out_key,
-        {"files": {rel: [identities[rel], list(written[rel])] for rel in written}, "heads": heads},
-        replace=True,
-    )
+    keep = {TOP: sorted(store.used.get(TOP, ())), LINKS: [inputs], DOC: sorted(store.used.get(DOC, ()))}
+    files_index = {rel: [identities[rel], list(written[rel])] for rel in written}
+    store.put(OUT, out_key, {"files": files_index, "heads": heads, "keep": keep}, replace=True)
+    prune(store, root, parsed, readings, list(heads.values()))
     return Written(len(heads) + 1, len(files), sum(head["panel_count"] for head in [*heads.values(), top.head]))
 
 
 # --- keys -----------------------------------------------------------------------------------------
-def service_keys(root: Path, inputs: str) -> dict[str, str] | None:
-    """Service file -> the key of its part, in the order of a whole build (by name). None when one is not
-    a plain file: the whole build says what is wrong with it."""
+def service_keys(root: Path, inputs: str, parsed: Parsed) -> tuple[dict[str, str] | None, set[str]]:
+    """(service file -> the key of its part, in the order of a whole build (by name); the keys of these
+    files as parsed). None when one is not a plain file: the whole build says what is wrong with it."""
     from .load import service_files
 
-    keys = {}
+    keys, readings = {}, set()
     for rel in sorted(service_files(root), key=lambda rel: rel[: -len(".yaml")]):
         data = plain_bytes(os.path.join(root, rel))
         if data is None:
-            return None
+            return None, readings
         keys[rel] = digest(inputs, rel, data)
-    return keys
+        readings.add(parsed.key("service", rel, data))
+    return keys, readings
 
 
 def top_key(inputs: str, heads: list[dict]) -> str:
@@ -421,3 +420,33 @@ def generated_docs(
         runbooks = runbooks_of([tuple(row) for rows in details.of("runbook") for row in rows])
         store.put(DOC, runbooks_key, runbooks)
     return {root / REFERENCE: reference, root / RUNBOOKS: runbooks}
+
+
+# --- pruning --------------------------------------------------------------------------------------
+def prune(store: Store, root: Path, parsed: Parsed, readings: set[str], heads: list[dict]) -> None:
+    """Entries no build reads any more are removed once they outnumber the live ones (a cache that only
+    grew would keep every version of every file). Live: what the index of any output folder names (its
+    parts' blobs, its top, links and docs) and the values files as they are now, parsed. Cheap to check:
+    a listing per kind; a concurrent build that loses an entry only builds it again."""
+    current = {BLOB: {head[blob] for head in heads for blob in BLOBS}, Parsed.KIND: readings}
+    counts = {kind: len(store.entries(kind)) for kind in (BLOB, Parsed.KIND, TOP, LINKS, DOC)}
+    if all(counts[kind] <= 2 * len(current.get(kind, store.used.get(kind, ()))) + SLACK for kind in counts):
+        return
+    live: dict[str, set[str]] = {kind: set() for kind in counts}
+    for name in store.entries(OUT):
+        index = store.get(OUT, name)
+        if isinstance(index, dict):
+            for head in index.get("heads", {}).values():
+                live[BLOB].update(head[blob] for blob in BLOBS)
+            for kind, keys in index.get("keep", {}).items():
+                live.setdefault(kind, set()).update(keys)
+    live[Parsed.KIND] = readings | {
+        parsed.key(path.stem, f"values/{path.name}", data)
+        for path in sorted((Path(root) / "values").glob("*.yaml"))
+        if (data := plain_bytes(os.fspath(path))) is not None
+    }
+    for kind, keys in live.items():
+        store.sweep(kind, keys)
+
+
+SLACK = 64  # entries beyond twice the live ones before a sweep

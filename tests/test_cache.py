@@ -283,3 +283,51 @@ def test_a_file_changed_in_out_by_hand_is_written_again(copy):
     edited.write_text("{}\n", encoding="utf-8")  # in place, as an editor may: same inode, another size
     assert run_build(copy, CACHED)[0] == 0
     assert tree(copy / CACHED) == good
+
+
+def test_an_outgrown_cache_is_pruned_to_what_builds_read(copy):
+    assert run_build(copy, CACHED)[0] == 0
+    cache = copy / ".cache" / "build"
+    in_use = {p.relative_to(cache) for p in cache.rglob("*") if p.is_file()}
+    for kind in ("blob", "parsed", "doc"):
+        for i in range(300):  # what earlier versions of the files left: no build reads them any more
+            (cache / kind / f"{i:064x}").write_bytes(b"old")
+    (cache / "blob" / ".new-123-0-abc").write_bytes(b"a killed build's")
+    change_threshold(copy, 1)
+    assert run_build(copy, CACHED)[0] == 0
+    left = {p.relative_to(cache) for p in cache.rglob("*") if p.is_file()}
+    old = {f"{i:064x}" for i in range(300)} | {".new-123-0-abc"}
+    assert not {p for p in left if p.name in old}
+    assert len(left - in_use) < 20, "only the entries the edit made are new"
+    before = inodes(copy / CACHED)
+    assert run_build(copy, CACHED)[0] == 0 and inodes(copy / CACHED) == before, "still warm"
+
+
+def test_a_service_named_like_the_platform_group_builds_as_without_the_cache(copy):
+    """Its rule group would be named like the platform's, which only the rule files as a whole show."""
+    assert run_build(copy, CACHED)[0] == 0
+    source = _service(copy, 0).read_text(encoding="utf-8")
+    text = re.sub(r"^service: .*$", "service: platform", source, flags=re.M)
+    (copy / "values" / "services" / "platform.yaml").write_text(re.sub(r"^port: .*$", "port: 39999", text, flags=re.M))
+    cached, plain = both_builds(copy)
+    assert cached == plain
+
+
+def test_a_file_out_changes_under_the_write_is_written_in_full(copy, monkeypatch):
+    """The write stage finds a file it was to carry over replaced (as by another build): the build writes
+    the whole tree from its own texts instead."""
+    import dashkit.write
+    from dashkit.pipeline import build_and_write
+
+    out = copy / CACHED
+    assert run_build(copy, CACHED)[0] == 0
+    change_threshold(copy, 2)
+
+    def no_link(*args, **kwargs):
+        raise FileNotFoundError(2, "replaced meanwhile")
+
+    monkeypatch.setattr(dashkit.write.os, "link", no_link)
+    build_and_write(copy, out)
+    monkeypatch.undo()
+    assert run_build(copy, PLAIN, "--no-cache")[0] == 0
+    assert tree(out) == tree(copy / PLAIN)
