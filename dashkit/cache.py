@@ -166,7 +166,7 @@ def tools() -> list[str]:
     """What identifies the installed packages (their dist-info folders name name and version) and promtool."""
     found = []
     for entry in sys.path:
-        if entry.endswith("site-packages") and os.path.isdir(entry):
+        if entry.endswith(("site-packages", "dist-packages")) and os.path.isdir(entry):  # a venv's, Debian's
             found += sorted(name for name in os.listdir(entry) if name.endswith(".dist-info"))
     import shutil
 

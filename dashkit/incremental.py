@@ -41,6 +41,7 @@ TOP, LINKS, BLOB, DOC, OUT = "top", "links", "blob", "doc", "out"
 # metric, the catalog metrics they show) and its alerts (its rule group in both formats, its runbook rows).
 BLOBS = {"panels": ("usage", "used"), "alerts": ("groups", "runbook")}
 PLATFORM = "platform"  # the platform alerts' group: a service of that name would share the group's name
+INDEX_FORMAT = 1  # out/'s index is the one entry not keyed by the code that wrote it: it says its format
 
 
 class Written(NamedTuple):
@@ -72,7 +73,8 @@ def build_and_write_incremental(root: Path, out: Path, label: str) -> Written | 
         return None
     real_out = Path(os.path.realpath(out))
     out_key = digest("out", os.fspath(real_out))
-    last = store.get(OUT, out_key) or {}  # what the last build wrote there: its files, its parts' heads
+    last = store.get(OUT, out_key)  # what the last build wrote there: its files, its parts' heads
+    last = last if isinstance(last, dict) and last.get("format") == INDEX_FORMAT else {}
     index, known = last.get("files", {}), last.get("heads", {})
     cached = {}
     for rel, key in keys.items():
@@ -86,9 +88,9 @@ def build_and_write_incremental(root: Path, out: Path, label: str) -> Written | 
         parts, top = built
         details = Details(store, parts, top)
         try:
-            if not whole_tree_clean(store, parts, top, details):
+            if not whole_tree_clean(store, inputs, parts, top, details):
                 return None
-            files, identities = out_files(parts, top, details, real_out, index)
+            files, identities = out_files(inputs, parts, top, details, real_out, index)
             docs = generated_docs(root, store, inputs, parts, top, details)
             break
         except MissingDetails as missing:
@@ -99,7 +101,8 @@ def build_and_write_incremental(root: Path, out: Path, label: str) -> Written | 
     heads = {keys[rel]: part.head for rel, part in parts.items()}
     keep = {TOP: sorted(store.used.get(TOP, ())), LINKS: [inputs], DOC: sorted(store.used.get(DOC, ()))}
     files_index = {rel: [identities[rel], list(written[rel])] for rel in written}
-    store.put(OUT, out_key, {"files": files_index, "heads": heads, "keep": keep}, replace=True)
+    entry = {"format": INDEX_FORMAT, "files": files_index, "heads": heads, "keep": keep}
+    store.put(OUT, out_key, entry, replace=True)
     prune(store, root, parsed, readings, list(heads.values()))
     return Written(len(heads) + 1, len(files), sum(head["panel_count"] for head in [*heads.values(), top.head]))
 
@@ -346,7 +349,7 @@ class Details:
 
 
 # --- the whole tree -------------------------------------------------------------------------------
-def whole_tree_clean(store: Store, parts: dict[str, Part], top: Part, details: Details) -> bool:
+def whole_tree_clean(store: Store, inputs: str, parts: dict[str, Part], top: Part, details: Details) -> bool:
     """The checks a whole build makes across services, on every part: any finding, and the whole build
     runs and reports it in its own words. Raises MissingDetails."""
     heads = [part.head for part in parts.values()]
@@ -356,7 +359,7 @@ def whole_tree_clean(store: Store, parts: dict[str, Part], top: Part, details: D
     if any(head["slug"] == PLATFORM for head in heads):  # its rule group would be the platform's: promtool's to say
         return False
     # "in the catalog but on no panel": the verdict is kept under the key of what it reads
-    key = digest("used", data_digest(top.head["metrics"]), *[head["panels"] for head in [*heads, top.head]])
+    key = digest(inputs, "used", data_digest(top.head["metrics"]), *[head["panels"] for head in [*heads, top.head]])
     if store.get(DOC, key) == "clean":
         return True
     used = set().union(*details.of("used"))
@@ -367,7 +370,7 @@ def whole_tree_clean(store: Store, parts: dict[str, Part], top: Part, details: D
 
 
 def out_files(
-    parts: dict[str, Part], top: Part, details: Details, out: Path, index: dict
+    inputs: str, parts: dict[str, Part], top: Part, details: Details, out: Path, index: dict
 ) -> tuple[dict, dict[str, str]]:
     """out/'s files (text, or Kept: unchanged in out/), and what each holds (for the next build's Kept)."""
     files: dict = {}
@@ -383,7 +386,8 @@ def out_files(
         place(rel, sha(text), text)
     hashes = [part.head["alerts"] for part in [*parts.values(), top]]
     for i, (rel, shell) in enumerate(top.head["shells"].items()):  # the Prometheus alert file, Grafana's
-        place(rel, digest(rel, data_digest(shell), *hashes), lambda s=shell, i=i: joined(s, details, i))
+        identity = digest(inputs, rel, data_digest(shell), *hashes)  # inputs: the code that joins them too
+        place(rel, identity, lambda s=shell, i=i: joined(s, details, i))
     return files, identities
 
 
@@ -435,9 +439,9 @@ def prune(store: Store, root: Path, parsed: Parsed, readings: set[str], heads: l
     live: dict[str, set[str]] = {kind: set() for kind in counts}
     for name in store.entries(OUT):
         index = store.get(OUT, name)
-        if isinstance(index, dict):
-            for head in index.get("heads", {}).values():
-                live[BLOB].update(head[blob] for blob in BLOBS)
+        if isinstance(index, dict) and index.get("format") == INDEX_FORMAT:
+            for head in index.get("heads", {}).values():  # perhaps of another version of the code: .get
+                live[BLOB].update(head.get(blob) for blob in BLOBS)
             for kind, keys in index.get("keep", {}).items():
                 live.setdefault(kind, set()).update(keys)
     live[Parsed.KIND] = readings | {
