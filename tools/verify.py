@@ -162,18 +162,16 @@ def show(verdict) -> None:
         if rule["status"] == "error":
             print(f"  {rule['rule']}: error — {rule['message']}")
     # the same drift on every job (a client library's label names) is one line, with the jobs it is on
-    sources: dict[str, list[str]] = {}
-    for d in verdict.drift:
-        for line in d["lines"] if d["drift"] else []:
-            sources.setdefault(line, []).append(d.get("service") or d["source"])
-    for line, where in sources.items():
-        print(f"  drift: {line} on {', '.join(where)}")
-    notes: dict[str, list[str]] = {}
-    for d in verdict.drift:
-        for line in d.get("notes", []):
-            notes.setdefault(line, []).append(d.get("service") or d["source"])
-    for line, where in notes.items():
-        print(f"  note: {line} on {', '.join(where)}")
+    for kind, lines_of in (
+        ("drift", lambda d: d["lines"] if d["drift"] else []),
+        ("note", lambda d: d.get("notes", [])),
+    ):
+        sources: dict[str, list[str]] = {}
+        for d in verdict.drift:
+            for line in lines_of(d):
+                sources.setdefault(line, []).append(d.get("service") or d["source"])
+        for line, where in sources.items():
+            print(f"  {kind}: {line} on {', '.join(where)}")
     for note in verdict.notes:
         print(f"  note: {note}")
 

@@ -16,6 +16,7 @@ numbers would be the same for every service and a scenario could not move them.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import threading
@@ -32,7 +33,6 @@ from ..verify import NOT_EXPORTED
 from .prometheus import free_port
 from .synth import NO_HINTS, PLATFORM_JOB, Scenario, _is_error, _latest, _rate_at, _wave, label_sets, shape_for
 
-NOT_SERVED = set(NOT_EXPORTED)  # what no service's /metrics carries, and why (dashkit/verify.py)
 TICK = 0.25  # seconds between traffic steps
 N = 1000  # the scenario's length in synth's samples; a live service holds the state at its last sample
 # Events that need time to pass (a restart: counters that fell back to zero) are not a state a service holds:
@@ -115,22 +115,23 @@ def build_jobs(
         jobs[name] = Job(name, registry, free_port(), scraped=gone.get(name) != "absent")
     for metric_name in sorted(catalog):
         metric = catalog[metric_name]
-        if metric.recorded or metric_name in NOT_SERVED:
+        if metric.recorded or metric_name in NOT_EXPORTED:  # what no service's /metrics carries
             continue
         for job_name in jobs_of(metric, services):
             job, renamed = jobs[job_name], renames.get(job_name, {})
             names = [renamed.get(k, k) for k in sorted(metric.labels)]
+            declare = functools.partial(KINDS[metric.type], metric.name, metric.help or metric.name, names)
             declared = None
             if names and job.registry is not None:
                 # declared at import, as services do: HELP and TYPE are served before the first series exists
-                declared = KINDS[metric.type](metric.name, metric.help or metric.name, names, registry=job.registry)
+                declared = declare(registry=job.registry)
             for labels in label_sets(_per_service_containers(metric, services), 0):
                 phase = rng.random() * 2 * math.pi  # drawn for every series, so scenarios share their base
                 shape = shape_for(scenario, metric_name, metric, job_name, {"job": job_name, **labels}, N, 15, "", 0)
                 if shape is None or job.registry is None:
                     continue  # the client creates a labelled series on its first increment: none yet
                 if declared is None:  # an unlabelled metric is served (at 0) from its declaration: declared with it
-                    declared = KINDS[metric.type](metric.name, metric.help or metric.name, names, registry=job.registry)
+                    declared = declare(registry=job.registry)
                 exported = {renamed.get(k, k): v for k, v in labels.items()}
                 child = declared.labels(**exported) if exported else declared
                 job.series.append(_start(metric, child, labels, shape, phase))

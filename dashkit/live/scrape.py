@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,11 +98,6 @@ class scraped:  # noqa: N801 (used as a context manager, like open)
             self._services = None
 
 
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return json.loads(answer.read())
-
-
 def settle(prom: Prometheus, jobs: set[str], interval: int, timeout: float = SETTLE_TIMEOUT) -> None:
     """Wait (bounded) until every job has SCRAPES scrapes and every rule group evaluated since."""
     deadline = time.monotonic() + timeout
@@ -115,7 +109,7 @@ def settle(prom: Prometheus, jobs: set[str], interval: int, timeout: float = SET
             if jobs <= set(counts) and all(counts[job] >= SCRAPES for job in jobs):
                 scraped_at = time.time()
         else:
-            groups = _get(f"{prom.url}/api/v1/rules")["data"]["groups"]
+            groups = prom.api("/api/v1/rules")["data"]["groups"]
             if all(_evaluated_after(g, scraped_at) for g in groups):
                 return
         time.sleep(interval / 4)
@@ -133,7 +127,7 @@ def _evaluated_after(group: dict, moment: float) -> bool:
 def rule_states(prom: Prometheus) -> dict[tuple[str, str], str]:
     """(ruler group, alert name) -> what Prometheus says now: firing | pending | inactive | error."""
     states = {}
-    for group in _get(f"{prom.url}/api/v1/rules?type=alert")["data"]["groups"]:
+    for group in prom.api("/api/v1/rules", type="alert")["data"]["groups"]:
         for rule in group["rules"]:
             states[(group["name"], rule["name"])] = "error" if rule.get("health") == "err" else rule["state"]
     return states
