@@ -38,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="build everything anew: neither read nor write .cache/build/ (the output is the same either way)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=jobs_count,
+        default=None,
+        metavar="N",
+        help="processes to build a large fleet with (default: one per core, at most 4); the output is the same",
+    )
     args = parser.parse_args(argv)
     out = args.out or args.root / "out"
     # Ctrl-C is held while the modules load (a tenth of a second): jsonschema_rs imports `decimal` from
@@ -47,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     with interrupts_held():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one held since the start lands here
         from dashkit.pipeline import BuildFailed, WriteFailed, build, build_and_write
+        from dashkit.workers import allow
         from dashkit.write import shown
+
+    allow(args.jobs)
 
     try:
         result = build(args.root) if args.check else build_and_write(args.root, out, cache=args.cache)
@@ -65,8 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.check
         else f"wrote {dashboards} dashboards and {result.file_count - dashboards} rule and provisioning files to {shown(out)}"
     )
-    say(f"{verb} ({result.panel_count} panels)")
+    processes = f", built in {result.processes} processes" if result.processes > 1 else ""
+    say(f"{verb} ({result.panel_count} panels{processes})")
     return 0
+
+
+def jobs_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes, 1 or more: {text!r}")
+    return int(text)
 
 
 def say(text: str) -> None:

@@ -97,7 +97,7 @@ def main() -> None:
             fleet = Path(tmp) / "fleet"
             services = make_fleet(fleet, n)
             out_a, out_b = Path(tmp) / "out-build", Path(tmp) / "out-grafanalib"
-            a = [sys.executable, "build.py", "--out", str(out_a)]
+            a = [sys.executable, "build.py", "--no-cache", "--out", str(out_a)]  # cold: nothing from .cache/build
             b = [args.peer_python, str(PEER), "--root", str(fleet), "--out", str(out_b)]
             run(a, fleet), run(b, fleet)  # warm-up
             runs_a, runs_b = [], []

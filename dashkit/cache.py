@@ -101,6 +101,36 @@ class Store:
                     os.unlink(self.dir / kind / name)
 
 
+class MemoryStore(Store):
+    """A store this process alone holds, gone when it ends: `--no-cache` builds a large fleet in parts on
+    every core (dashkit/workers.py) without reading or writing .cache/build/. Values are kept as put, not
+    copied: nothing changes a value after putting it or once it is read."""
+
+    def __init__(self):
+        super().__init__(Path("<memory>"))
+        self.kept: dict[tuple[str, str], object] = {}
+
+    def get(self, kind: str, key: str):
+        self.used.setdefault(kind, set()).add(key)
+        return self.kept.get((kind, key))
+
+    def has(self, kind: str, key: str) -> bool:
+        return (kind, key) in self.kept
+
+    def put(self, kind: str, key: str, value, replace: bool = False) -> None:
+        self.used.setdefault(kind, set()).add(key)
+        if replace or (kind, key) not in self.kept:
+            self.kept[kind, key] = value
+
+    def entries(self, kind: str) -> list[str]:
+        return [key for k, key in self.kept if k == kind]
+
+    def sweep(self, kind: str, live: set[str]) -> None:
+        for key in self.entries(kind):
+            if key not in live:
+                del self.kept[kind, key]
+
+
 def store_for(root: Path) -> Store:
     return Store(Path(root) / ".cache" / "build")
 
@@ -199,4 +229,6 @@ class Parsed:
         return tuple(found) if isinstance(found, tuple) and len(found) == 2 else None
 
     def put(self, kind: str, rel: str, text: str, data, lines: dict) -> None:
+        if kind == "service" and isinstance(self.store, MemoryStore):
+            return  # read once a build: in memory it would only hold a fleet's every document to the end
         self.store.put(self.KIND, self._key(kind, rel, text), (data, lines))

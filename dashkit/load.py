@@ -35,6 +35,7 @@ from .specs import (
 )
 from .suggest import did_you_mean
 from .values_schema import quote, schema_problems
+from .workers import processes
 from .yamlsource import load_yaml
 
 
@@ -164,7 +165,7 @@ def _read_chunk(args: tuple) -> list[tuple]:
 def read_services(root: Path, rels: list[str], parsed=None) -> list[tuple]:
     """(rel, document or None, source, problems) per service file, in order. A large fleet is read on
     every core: parsing and validating YAML is most of a 1,000-service build's single-core time."""
-    workers = min(os.cpu_count() or 1, 4)
+    workers = processes()
     if len(rels) < PARALLEL_FROM or workers < 2:
         return _read_chunk((root, rels, parsed))
     import multiprocessing

@@ -54,6 +54,8 @@ class Build:
     scenarios_src: object = None  # where each was written (a Source), for the live check's messages
     tree: OutTree | None = None  # where each file is in out/
 
+    processes = 1  # a whole build is made in this process (its service files may be read on every core)
+
     def dashboard_files(self) -> dict[str, str]:
         """Each dashboard's text by its name relative to the dashboards folder (services/<job>.json, ...)."""
         return {d.path: self.files[self.tree.in_out(d.path)] for d in self.dashboards}
@@ -252,11 +254,12 @@ def build_and_write(root: Path, out: Path, cache: bool = True) -> Build:
     reason = path_refusal(Path(os.path.realpath(out)), Path(os.path.realpath(root)))
     if reason:  # before building: `--out values` must not even wait for the build to be refused
         raise WriteFailed([refused(shown(out), reason)])
-    if cache:
+    if cache or in_parts(root):
+        from .cache import MemoryStore
         from .incremental import build_and_write_incremental
 
         with contextlib.suppress(OutChanged):  # out/ changed under the build: written in full below
-            written = build_and_write_incremental(root, out, label=shown(out))
+            written = build_and_write_incremental(root, out, shown(out), None if cache else MemoryStore())
             if written is not None:
                 return written
     result = build(root)
@@ -268,6 +271,16 @@ def build_and_write(root: Path, out: Path, cache: bool = True) -> Build:
         label=shown(out),
     )
     return result
+
+
+def in_parts(root: Path) -> bool:
+    """Whether a build without the cache is still made in parts (dashkit/incremental.py), for the parts of a
+    large fleet are built on every core; the output is the same, and any problem runs the whole build."""
+    from .incremental import PARALLEL_FROM
+    from .load import service_files
+    from .workers import processes
+
+    return processes() > 1 and len(service_files(root)) >= PARALLEL_FROM
 
 
 __all__ = ["build", "build_and_write", "BuildFailed", "Problem", "WriteFailed"]

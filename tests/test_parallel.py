@@ -1,0 +1,182 @@
+"""A large fleet is built in parts on every core (dashkit/workers.py, dashkit/incremental.py): what a user
+sees is the build of one process, only sooner, whatever happens to the build or its workers."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from fleet import make_fleet  # noqa: E402
+
+from dashkit.incremental import PARALLEL_FROM  # noqa: E402
+
+FLEET = PARALLEL_FROM + 3  # just past where a build splits: the smallest fleet a user sees it on
+
+
+@pytest.fixture(scope="module")
+def fleet_base(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("fleet") / "base"
+    assert make_fleet(base, FLEET) == FLEET
+    return base
+
+
+@pytest.fixture
+def fleet(fleet_base, tmp_path) -> Path:
+    dest = tmp_path / "fleet"
+    shutil.copytree(fleet_base, dest, symlinks=True)
+    return dest
+
+
+def build(root: Path, *args: str, out: str = "out") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "build.py", "--out", out, *args], cwd=root, capture_output=True, text=True, timeout=300
+    )
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def written(root: Path, out: str) -> tuple[dict, dict]:
+    return tree(root / out), {name: (root / "docs" / name).read_bytes() for name in ("metrics.md", "runbooks.md")}
+
+
+def test_a_large_fleet_built_on_two_cores_is_byte_for_byte_the_one_built_in_one_process(fleet):
+    one = build(fleet, "--no-cache", "--jobs", "1", out="one")
+    assert one.returncode == 0, one.stderr
+    assert "processes" not in one.stdout
+    one_tree = written(fleet, "one")
+    for args in (["--no-cache"], []):  # the same without the cache and with an empty one
+        two = build(fleet, *args, "--jobs", "2", out="two")
+        assert two.returncode == 0, two.stderr
+        assert "built in 2 processes" in two.stdout, two.stdout
+        assert two.stdout.replace(", built in 2 processes", "").replace("two", "one") == one.stdout
+        assert written(fleet, "two") == one_tree
+        shutil.rmtree(fleet / "two")
+    # An edit every service reads (the catalog) rebuilds them all, in shares, with the cache warm.
+    catalog = fleet / "values" / "metrics.yaml"
+    catalog.write_text(
+        catalog.read_text(encoding="utf-8").replace("    help: ", "    help: Edited. ", 1), encoding="utf-8"
+    )
+    cached = build(fleet, "--jobs", "2", out="two")
+    assert "built in 2 processes" in cached.stdout, cached.stdout + cached.stderr
+    assert build(fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
+    one_tree = written(fleet, "one")
+    assert written(fleet, "two") == one_tree
+    # More processes than cores is allowed: the same output again, only no faster.
+    three = build(fleet, "--no-cache", "--jobs", "3", out="three")
+    assert "built in 3 processes" in three.stdout, three.stdout + three.stderr
+    assert written(fleet, "three") == one_tree
+
+
+def test_a_problem_in_a_large_fleet_is_reported_as_one_process_reports_it(fleet):
+    assert build(fleet).returncode == 0
+    before = written(fleet, "out")
+    services = sorted((fleet / "values" / "services").glob("*.yaml"))
+    broken = services[len(services) // 2]  # in the second process's share
+    text = broken.read_text(encoding="utf-8")
+    broken.write_text(text.replace("unit: ", "unit: not-a-grafana-unit-", 1), encoding="utf-8")
+    one = build(fleet, "--no-cache", "--jobs", "1")
+    two = build(fleet, "--no-cache", "--jobs", "2")
+    assert one.returncode == two.returncode == 1
+    assert broken.name in two.stderr
+    assert two.stderr == one.stderr
+    assert written(fleet, "out") == before
+
+
+def start_on_two_cores(root: Path, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "build.py", "--no-cache", "--jobs", "2"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def build_processes(pgid: int) -> list[int]:
+    """The processes of a build's process group still alive (zombies aside)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def workers_of(pid: int) -> list[int]:
+    """The build's forked Python children (not promtool)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and "python" in name:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+def test_ctrl_c_on_a_build_on_two_cores_is_quiet_and_leaves_no_process(fleet):
+    """Ctrl-C reaches every process of the terminal's foreground group: the workers ignore it, the build
+    stops them and exits 130 without a word, out/ whole."""
+    assert build(fleet, "--no-cache").returncode == 0
+    before = written(fleet, "out")
+    rng = random.Random(2)
+    codes = []
+    for trial in range(8):
+        proc = start_on_two_cores(fleet, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not workers_of(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)  # until the workers run: a Ctrl-C before that is the one-process case
+        time.sleep(rng.uniform(0.0, 0.3))
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        codes.append(proc.returncode)
+        assert proc.returncode in (0, 130), f"trial {trial}: exit {proc.returncode}: {err}"
+        assert err == "", f"trial {trial}: {err!r}"
+        deadline = time.monotonic() + 10
+        while build_processes(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert build_processes(proc.pid) == [], f"trial {trial}: a worker outlived the build"
+        assert written(fleet, "out") == before, f"trial {trial}"
+    assert 130 in codes, f"no trial interrupted the build: {codes}"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+def test_a_worker_killed_midway_costs_time_not_the_build(fleet):
+    """The kernel's OOM killer takes a worker: the build does the work in one process and succeeds."""
+    assert build(fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
+    expected = written(fleet, "one")
+    proc = start_on_two_cores(fleet)
+    killed = []
+    deadline = time.monotonic() + 30
+    while not killed and proc.poll() is None and time.monotonic() < deadline:
+        for pid in workers_of(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        time.sleep(0.002)
+    out, err = proc.communicate(timeout=120)
+    assert killed, "the build finished before a worker could be killed"
+    assert proc.returncode == 0, err
+    assert err == ""
+    assert "processes" not in out  # built again in one process
+    assert written(fleet, "out") == expected
