@@ -17,7 +17,7 @@ import jsonschema_rs
 
 from . import promql
 from .assemble import Assembled
-from .layout import grids, overlaps
+from .layout import grids
 from .lint import lint_target
 from .panels import panels_of
 from .problems import Problem, Source
@@ -90,27 +90,31 @@ def _schema(dash: Assembled) -> list[Problem]:
 def _grid(dash: Assembled) -> list[Problem]:
     problems = []
     for grid in grids(dash.json):
-        placed: list[dict] = []
+        placed: list[tuple[dict, int, int, int, int]] = []  # panel, left, right, top, bottom
         for panel in grid:
             pos = panel.get("gridPos")
             if not pos:
                 continue
-            if pos["x"] + pos["w"] > 24:
+            left, top = pos["x"], pos["y"]
+            right, bottom = left + pos["w"], top + pos["h"]
+            if right > 24:
                 problems.append(
                     Problem(
                         dash.panel_source(panel).at("width"),
                         f"panel is {pos['w']} wide at x={pos['x']}: past the 24-column grid",
                     )
                 )
-            for other in placed:
-                if overlaps(pos, other["gridPos"]):
+            # layout.overlaps, unrolled: every pair of a dashboard's panels is compared (~650,000 pairs
+            # in a 1,000-service build), and a call with eight dict lookups a pair was most of the check.
+            for other, o_left, o_right, o_top, o_bottom in placed:
+                if left < o_right and o_left < right and top < o_bottom and o_top < bottom:
                     problems.append(
                         Problem(
                             dash.panel_source(panel).at(),
                             f"panel '{panel.get('title')}' overlaps panel '{other.get('title')}'",
                         )
                     )
-            placed.append(panel)
+            placed.append((panel, left, right, top, bottom))
     return problems
 
 
