@@ -57,7 +57,9 @@ _YAML_ESCAPE = re.compile("[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]")
 def _yaml_scalar(value) -> str:
     if isinstance(value, str):
         quoted = orjson.dumps(value).decode("utf-8")
-        return _YAML_ESCAPE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+        if quoted.isascii() and "\x7f" not in quoted:  # isascii() reads a flag: most text has nothing to escape
+            return quoted
+        return _YAML_ESCAPE.sub(_escape, quoted)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -71,6 +73,10 @@ def _yaml_scalar(value) -> str:
     return str(value)
 
 
+def _escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
 def _yaml_node(value, indent: int, lines: list[str]) -> None:
     pad = " " * indent
     if isinstance(value, dict):
@@ -78,16 +84,15 @@ def _yaml_node(value, indent: int, lines: list[str]) -> None:
             lines.append(pad + "{}")
         for key, item in value.items():
             head = f"{pad}{_yaml_key(key)}:"
-            flow = _flow(item) if _flat(item) else None
-            if flow is not None and len(flow) <= 100:  # a short mapping or list of scalars reads well on one line
+            if not isinstance(item, (dict, list)):  # most values: tested first
+                lines.append(f"{head} {_yaml_scalar(item)}")
+            elif not item:
+                lines.append(f"{head} {'{}' if isinstance(item, dict) else '[]'}")
+            elif _flat(item) and len(flow := _flow(item)) <= 100:  # a few scalars read well on one line
                 lines.append(f"{head} {flow}")
-            elif isinstance(item, (dict, list)) and item:
+            else:
                 lines.append(head)
                 _yaml_node(item, indent + 2, lines)
-            else:
-                lines.append(
-                    f"{head} {_yaml_scalar(item) if not isinstance(item, (dict, list)) else ('{}' if isinstance(item, dict) else '[]')}"
-                )
     elif isinstance(value, list):
         if not value:
             lines.append(pad + "[]")
@@ -101,15 +106,15 @@ def _yaml_item(item, indent: int, lines: list[str]) -> None:
     pad = " " * indent
     if isinstance(item, YamlPart):
         lines.append(item)
-    elif isinstance(item, (dict, list)) and item:
+    elif not isinstance(item, (dict, list)):
+        lines.append(f"{pad}- {_yaml_scalar(item)}")
+    elif not item:
+        lines.append(f"{pad}- {'{}' if isinstance(item, dict) else '[]'}")
+    else:
         sub: list[str] = []
         _yaml_node(item, indent + 2, sub)
         lines.append(pad + "- " + sub[0][indent + 2 :])
         lines.extend(sub[1:])
-    else:
-        lines.append(
-            f"{pad}- {_yaml_scalar(item) if not isinstance(item, (dict, list)) else ('{}' if isinstance(item, dict) else '[]')}"
-        )
 
 
 class YamlPart(str):
@@ -124,18 +129,17 @@ def yaml_item(item: dict | list, indent: int) -> YamlPart:
     return YamlPart("\n".join(lines))
 
 
-def _flat(value) -> bool:
+def _flat(value: dict | list) -> bool:
+    """At most four scalars (a YamlPart not among them), in a non-empty mapping or list."""
     if isinstance(value, dict):
-        return 0 < len(value) <= 4 and all(not isinstance(v, (dict, list)) for v in value.values())
-    if isinstance(value, list):
-        return 0 < len(value) <= 4 and all(not isinstance(v, (dict, list, YamlPart)) for v in value)
-    return False
+        return len(value) <= 4 and not any(isinstance(v, (dict, list)) for v in value.values())
+    return len(value) <= 4 and not any(isinstance(v, (dict, list, YamlPart)) for v in value)
 
 
 def _flow(value) -> str:
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_yaml_key(k)}: {_yaml_scalar(v)}" for k, v in value.items()) + "}"
-    return "[" + ", ".join(_yaml_scalar(v) for v in value) + "]"
+        return "{" + ", ".join([f"{_yaml_key(k)}: {_yaml_scalar(v)}" for k, v in value.items()]) + "}"
+    return "[" + ", ".join([_yaml_scalar(v) for v in value]) + "]"
 
 
 @functools.lru_cache(maxsize=4096)

@@ -45,38 +45,100 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
 
 
 def load_yaml(text: str, file: str) -> tuple[object, Source, list[Problem]]:
-    """Parse one document. Returns (data, source, problems); data is None when unparsable."""
+    """Parse one document. Returns (data, source, problems); data is None when unparsable.
+
+    Most documents are parsed once, their nesting checked as they are built; one with anchors or merge
+    keys, long enough to crash the composer, or that the single pass cannot judge as counting would (an
+    error, a part it does not enter), is first counted from libyaml's events, as it always was."""
+    if not (_may_alias(text) or _may_crash_composer(text)):
+        try:
+            return _load(text, file, _Limits(None))
+        except _Unusual:
+            pass
     lines: dict[tuple, int] = {(): 1}
-    problems: list[Problem] = []
     try:
-        nodes = _count_nodes(text, file)
+        limits = _Limits(_count_nodes(text, file) + MAX_ALIAS_VALUES)
     except _TooLarge as err:
         return None, Source(file, lines), [err.problem]
+    return _load(text, file, limits)
+
+
+def _load(text: str, file: str, limits: _Limits) -> tuple[object, Source, list[Problem]]:
+    lines: dict[tuple, int] = {(): 1}
+    problems: list[Problem] = []
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return {}, Source(file, lines), problems
-        data = _build(loader, node, (), lines, problems, file, [nodes + MAX_ALIAS_VALUES])
+        data = _build(loader, node, (), lines, problems, file, limits)
     except _TooLarge as err:
         return None, Source(file, lines), [err.problem]
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark else 1
-        what = err.problem or err.context or "invalid YAML"
-        problems.append(Problem(Where(file, line, ()), f"YAML syntax error: {what}"))
-        return None, Source(file, lines), problems
-    except yaml.YAMLError as err:  # a tag PyYAML refuses to construct safely, and the like
-        problems.append(
-            Problem(
-                Where(file, 1, ()),
-                f"YAML error: {excerpt(str(err).splitlines()[0] if str(err) else type(err).__name__, 120)}",
-            )
-        )
+    except yaml.YAMLError as err:
+        if not limits.counted:
+            raise _Unusual from err  # nesting too deep before the error is reported instead
+        problems.append(_yaml_error(err, file))
         return None, Source(file, lines), problems
     finally:
         loader.dispose()
     return data, Source(file, lines), problems
+
+
+def _yaml_error(err: yaml.YAMLError, file: str) -> Problem:
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else 1
+        what = err.problem or err.context or "invalid YAML"
+        return Problem(Where(file, line, ()), f"YAML syntax error: {what}")
+    # a tag PyYAML refuses to construct safely, and the like
+    return Problem(
+        Where(file, 1, ()), f"YAML error: {excerpt(str(err).splitlines()[0] if str(err) else type(err).__name__, 120)}"
+    )
+
+
+# An anchor (`&name`) or a merge key (`<<`) written anywhere; text that only looks like one costs the count.
+_ANCHOR_OR_MERGE = re.compile(r"&[^\s\[\]{},]|<<")
+# libyaml's composer recurses in C, ~340 bytes of stack a level (8 MiB crashed at ~23,000 levels). Every
+# collection starts with one of these characters, so their number bounds the nesting.
+_COLLECTION_STARTS = "[{-:?"
+COMPOSER_SAFE = 4_000
+
+
+def _may_alias(text: str) -> bool:
+    """Only aliases and merges build more values than a document writes: only they need its node count."""
+    return _ANCHOR_OR_MERGE.search(text) is not None
+
+
+def _may_crash_composer(text: str) -> bool:
+    return sum(map(text.count, _COLLECTION_STARTS)) > COMPOSER_SAFE
+
+
+class _Unusual(Exception):
+    """The single pass met what only the event count judges exactly: nesting past MAX_DEPTH (reported at
+    the first such collection written), a merge key, an error, or a part it did not enter."""
+
+
+class _Limits:
+    """What _build enforces as it goes. Counted, every value built spends one of a budget (the nodes
+    written plus MAX_ALIAS_VALUES), so aliases cannot expand the document without bound. Uncounted, the
+    document has no anchors: _build meets its nodes once each in the order written, a key path's length
+    is the nesting depth, and anything else sends the document back to be counted."""
+
+    def __init__(self, budget: int | None):
+        self.budget = budget
+        self.counted = budget is not None
+
+    def enter(self, node, path: tuple, file: str) -> None:
+        """One value built; for a collection, one level deeper."""
+        if self.counted:
+            _spend(self, node, file)
+        elif len(path) >= MAX_DEPTH and not isinstance(node, yaml.ScalarNode):
+            raise _Unusual
+
+    def skip(self) -> None:
+        """A collection refused without entering it, or a merge key: its nodes were not met one by one."""
+        if not self.counted:
+            raise _Unusual
 
 
 def _count_nodes(text: str, file: str) -> int:
@@ -103,9 +165,9 @@ def _count_nodes(text: str, file: str) -> int:
 PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
-def _spend(budget: list[int], node, file: str, n: int = 1) -> None:
-    budget[0] -= n
-    if budget[0] < 0:
+def _spend(limits: _Limits, node, file: str, n: int = 1) -> None:
+    limits.budget -= n
+    if limits.budget < 0:
         raise _TooLarge(
             Problem(
                 Where(file, node.start_mark.line + 1, ()),
@@ -131,23 +193,28 @@ def _merged_size(node, memo: dict) -> int:
     return size
 
 
-def _build(loader, node, path, lines, problems, file, budget):
+def _build(loader, node, path, lines, problems, file, limits):
     lines[path] = node.start_mark.line + 1
-    _spend(budget, node, file)
-    if not isinstance(node, yaml.ScalarNode) and node.tag not in PLAIN_TAGS:
+    limits.enter(node, path, file)
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(loader, node, path, problems, file)
+    if node.tag not in PLAIN_TAGS:
         # Collections are built here, not by PyYAML, so refuse their tags explicitly (e.g. !!python/...).
+        limits.skip()
         problems.append(
             Problem(Where(file, lines[path], path), f"unsupported YAML: tag '{excerpt(node.tag, 80)}' is not allowed")
         )
         return None
     if isinstance(node, yaml.MappingNode):
         if any(key.tag == MERGE for key, _ in node.value):
-            _spend(budget, node, file, _merged_size(node, {}))
+            limits.skip()
+            _spend(limits, node, file, _merged_size(node, {}))
         loader.flatten_mapping(node)  # resolves `<<` merge keys the way PyYAML does
         out = {}
         for key_node, value_node in node.value:
             key = _scalar(loader, key_node, path, problems, file) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, (str, int, float, bool)) or key is None:
+                limits.skip()
                 if isinstance(key_node, yaml.ScalarNode) and key is None and key_node.tag != NULL:
                     continue  # the key itself was refused, with its own message
                 problems.append(
@@ -157,6 +224,7 @@ def _build(loader, node, path, lines, problems, file, budget):
             key = str(key) if not isinstance(key, str) else key
             child = path + (key,)
             if key in out:
+                limits.skip()
                 problems.append(
                     Problem(
                         Where(file, key_node.start_mark.line + 1, child),
@@ -165,16 +233,16 @@ def _build(loader, node, path, lines, problems, file, budget):
                 )
                 continue
             lines[child] = key_node.start_mark.line + 1
-            out[key] = _build(loader, value_node, child, lines, problems, file, budget)
+            out[key] = _build(loader, value_node, child, lines, problems, file, limits)
             lines[child] = key_node.start_mark.line + 1  # the key's line, not its value's
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, path + (i,), lines, problems, file, budget) for i, item in enumerate(node.value)]
-    return _scalar(loader, node, path, problems, file)
+    return [_build(loader, item, path + (i,), lines, problems, file, limits) for i, item in enumerate(node.value)]
 
 
 def _scalar(loader, node, path, problems, file):
     """One scalar, refused (None, with a problem) where YAML 1.1 would change what was written."""
+    if node.tag == STR:  # most scalars: PyYAML's constructor would return the text as it is
+        return node.value
     where = Where(file, node.start_mark.line + 1, path)
     if node.tag not in SCALAR_TAGS:
         if node.tag.endswith(":timestamp"):  # no values field holds a date; text that looks like one is quoted
