@@ -17,11 +17,8 @@ from pathlib import Path
 
 import orjson
 
-from .workers import cores
-
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 ENGINES = {".json.j2": "jinja", ".jsonnet": "jsonnet"}
-THREAD_FROM = int(__import__("os").environ.get("DASHKIT_TF", "64"))  # jobs a thread at least
 
 
 def panel_templates(panel_dir: Path) -> dict[str, Path]:
@@ -96,7 +93,7 @@ class Templates:
             if path.name.endswith(".jsonnet") and key not in self._memo
         }
         if len(pending) > 1:
-            self._memo.update(self._evaluate_split(pending))
+            self._memo.update(self._evaluate_together(pending))
         results, failed = [], {}
         for key, (path, data) in zip(keys, jobs, strict=True):
             if key not in self._memo and key not in failed:
@@ -106,20 +103,6 @@ class Templates:
                     failed[key] = err
             results.append(failed[key] if key in failed else self._memo[key])
         return results
-
-    def _evaluate_split(self, jobs: dict[tuple[Path, bytes], tuple]) -> dict:
-        """_evaluate_together, the jobs split over the cores this build may use: go-jsonnet lets go of
-        Python's lock while it evaluates, so the halves run side by side in threads."""
-        share = min(cores(), len(jobs) // THREAD_FROM)
-        if share < 2:
-            return self._evaluate_together(jobs)
-        from concurrent.futures import ThreadPoolExecutor
-
-        items = list(jobs.items())
-        halves = [dict(items[i * len(items) // share : (i + 1) * len(items) // share]) for i in range(share)]
-        with ThreadPoolExecutor(share) as pool:
-            results = list(pool.map(self._evaluate_together, halves))
-        return {key: value for result in results for key, value in result.items()}
 
     def _evaluate_together(self, jobs: dict[tuple[Path, bytes], tuple]) -> dict:
         """Jsonnet jobs, (template, JSON of its arguments) -> argument names, in one evaluation: their values
