@@ -6,10 +6,12 @@ Usage: python benchmarks/vs_grafanalib.py --peer-python PYTHON [--pairs K] [N ..
 For each N (default 6, 10, 100, 1000 services; 6 is the project itself: its seven dashboards) it lays out a
 fleet with benchmarks/fleet.py's make_fleet (dashkit compiled once, so no run recompiles it), then runs
 
-    A  python build.py --out DIR               this interpreter, every check on, as users run it
+    A  python build.py --no-cache --out DIR    this interpreter, every check on, cold: nothing from
+                                               .cache/build/ (a large fleet on every core, as by default)
     B  PEER benchmarks/grafanalib_peer.py --root FLEET --out DIR2   grafanalib in its own venv
 
-once each as a warm-up (the build's Jinja and promtool caches, the page cache), then K pairs A B A B ...
+once each as a warm-up (the build's Jinja and promtool caches, the page cache: what stays warm on any
+machine that built once; --no-cache leaves out only the build cache of results), then K pairs A B A B ...
 (default 20 pairs up to 10 services, 10 at 100, 5 at 1,000). Each run is one process: wall time, and peak
 RSS from os.wait4 (the largest single process of the run: the build's promtool child counts, it is not
 added). Printed as a Markdown table: the medians of wall time and of peak RSS, the median of the pair-by-pair
@@ -84,7 +86,7 @@ def main() -> None:
         text=True,
         check=True,
     ).stdout.strip()
-    print(f"build: {sys.executable} build.py --out DIR; peer: grafanalib {version}, {args.peer_python}")
+    print(f"build: {sys.executable} build.py --no-cache --out DIR; peer: grafanalib {version}, {args.peer_python}")
     print(f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start\n")
     print(
         "| services | dashboards | panels (rows included) | pairs | build wall | grafanalib wall | ratio build/grafanalib"
