@@ -3,6 +3,7 @@ sees is the build of one process, only sooner, whatever happens to the build or 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -21,20 +22,31 @@ from fleet import make_fleet  # noqa: E402
 from dashkit.incremental import PARALLEL_FROM  # noqa: E402
 
 FLEET = PARALLEL_FROM + 3  # just past where a build splits: the smallest fleet a user sees it on
+BIG_FLEET = 4 * PARALLEL_FROM  # workers that live long enough (~0.5 s) to be interrupted or killed midway
 
 
 @pytest.fixture(scope="module")
-def fleet_base(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("fleet") / "base"
-    assert make_fleet(base, FLEET) == FLEET
-    return base
+def fleets(tmp_path_factory) -> dict[int, Path]:
+    made = {}
+    for size in (FLEET, BIG_FLEET):
+        made[size] = tmp_path_factory.mktemp("fleet") / "base"
+        assert make_fleet(made[size], size) == size
+    return made
+
+
+def copy_of(base: Path, dest: Path) -> Path:
+    shutil.copytree(base, dest, symlinks=True)
+    return dest
 
 
 @pytest.fixture
-def fleet(fleet_base, tmp_path) -> Path:
-    dest = tmp_path / "fleet"
-    shutil.copytree(fleet_base, dest, symlinks=True)
-    return dest
+def fleet(fleets, tmp_path) -> Path:
+    return copy_of(fleets[FLEET], tmp_path / "fleet")
+
+
+@pytest.fixture
+def big_fleet(fleets, tmp_path) -> Path:
+    return copy_of(fleets[BIG_FLEET], tmp_path / "fleet")
 
 
 def build(root: Path, *args: str, out: str = "out") -> subprocess.CompletedProcess:
@@ -135,20 +147,21 @@ def workers_of(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
-def test_ctrl_c_on_a_build_on_two_cores_is_quiet_and_leaves_no_process(fleet):
+def test_ctrl_c_on_a_build_on_two_cores_is_quiet_and_leaves_no_process(big_fleet):
     """Ctrl-C reaches every process of the terminal's foreground group: the workers ignore it, the build
     stops them and exits 130 without a word, out/ whole."""
-    assert build(fleet, "--no-cache").returncode == 0
-    before = written(fleet, "out")
+    assert build(big_fleet, "--no-cache").returncode == 0
+    before = written(big_fleet, "out")
     rng = random.Random(2)
     codes = []
     for trial in range(8):
-        proc = start_on_two_cores(fleet, start_new_session=True)
+        proc = start_on_two_cores(big_fleet, start_new_session=True)
         deadline = time.monotonic() + 30
         while not workers_of(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)  # until the workers run: a Ctrl-C before that is the one-process case
         time.sleep(rng.uniform(0.0, 0.3))
-        os.killpg(proc.pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):  # the build may be done already: exit 0 then
+            os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
         codes.append(proc.returncode)
         assert proc.returncode in (0, 130), f"trial {trial}: exit {proc.returncode}: {err}"
@@ -157,16 +170,16 @@ def test_ctrl_c_on_a_build_on_two_cores_is_quiet_and_leaves_no_process(fleet):
         while build_processes(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert build_processes(proc.pid) == [], f"trial {trial}: a worker outlived the build"
-        assert written(fleet, "out") == before, f"trial {trial}"
+        assert written(big_fleet, "out") == before, f"trial {trial}"
     assert 130 in codes, f"no trial interrupted the build: {codes}"
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
-def test_a_worker_killed_midway_costs_time_not_the_build(fleet):
+def test_a_worker_killed_midway_costs_time_not_the_build(big_fleet):
     """The kernel's OOM killer takes a worker: the build does the work in one process and succeeds."""
-    assert build(fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
-    expected = written(fleet, "one")
-    proc = start_on_two_cores(fleet)
+    assert build(big_fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
+    expected = written(big_fleet, "one")
+    proc = start_on_two_cores(big_fleet)
     killed = []
     deadline = time.monotonic() + 30
     while not killed and proc.poll() is None and time.monotonic() < deadline:
@@ -179,4 +192,4 @@ def test_a_worker_killed_midway_costs_time_not_the_build(fleet):
     assert proc.returncode == 0, err
     assert err == ""
     assert "processes" not in out  # built again in one process
-    assert written(fleet, "out") == expected
+    assert written(big_fleet, "out") == expected
