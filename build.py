@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         type=jobs_count,
         default=None,
         metavar="N",
-        help="processes to build a large fleet with (default: one per core, at most 4); the output is the same",
+        help="at most N processes for a large fleet (default: one per core, up to 4; 1 to 64); the output is the same",
     )
     args = parser.parse_args(argv)
     out = args.out or args.root / "out"
@@ -81,9 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+MAX_JOBS = 64  # more processes than this only fork and wait (a share is 24 services at least anyway)
+
+
 def jobs_count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of processes, 1 or more: {text!r}")
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes from 1 to {MAX_JOBS}: {text!r}")
     return int(text)
 
 
@@ -110,9 +113,21 @@ def last_resort(error: BaseException) -> int:
     return 1
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, a CI runner cancelling) ends a build as Ctrl-C does: what it started (its
+    workers, promtool's temporary files, a staged tree) is stopped and removed, out/ is whole, nothing is
+    printed; the exit status is 143 (128 + SIGTERM), as a shell shows it for a process ended by the signal."""
+
+
+def terminated(signum, frame) -> None:
+    raise Terminated
+
+
 def run() -> int:
     try:
         return main()
+    except Terminated:
+        return 143
     except KeyboardInterrupt:
         return 130  # Ctrl-C: quiet; whatever was staged is removed, out/ is whole
     except SystemExit:
@@ -129,15 +144,17 @@ if __name__ == "__main__":
     # (1.25 s in 2,000 collections); the forked readers inherit this and no longer copy the pages the
     # collector touched. The peak memory did not grow (docs/performance.md, issue 14).
     gc.disable()
+    signal.signal(signal.SIGTERM, terminated)
     try:
         code = run()
-    except KeyboardInterrupt:  # a Ctrl-C while a problem was being reported
-        code = 130
+    except KeyboardInterrupt as stopped:  # a Ctrl-C or SIGTERM while a problem was being reported
+        code = 143 if isinstance(stopped, Terminated) else 130
     # The outcome is decided: a Ctrl-C from now on is ignored, and the interpreter's shutdown is skipped: it
     # resets SIGINT to its default while the Go runtime's threads (go-jsonnet) still take signals, so a
     # Ctrl-C there ended a finished build by the signal instead of its exit status.
     try:  # noqa: SIM105 (contextlib.suppress would run Python code, where the Ctrl-C could land)
         _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+        _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
     except KeyboardInterrupt:
         pass  # one that arrived in this instant: the outcome stands
     with contextlib.suppress(OSError):

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .cache import Parsed, Store, code_key, data_digest, digest, inputs_key, plain_bytes, store_for
-from .workers import forked_map, processes
+from .workers import forked_map, processes, siblings_failed
 from .write import FILE_MODE, Kept, YamlPart, file_id, serialise_yaml, write_output
 
 # Kinds of entries in the cache: the top's part, the overview as alerts link to it, details by their hash
@@ -215,7 +215,7 @@ def build_missing(
 
     Each process then builds its share with the overview (alerts link to its panels, which depend on the
     inputs alone, so every share links alike), and the top is built afterwards from every service's facts."""
-    share = processes()
+    share = min(processes(), len(missing) // (PARALLEL_FROM // 2))  # a share of 24 services at least
     if len(missing) < PARALLEL_FROM or share < 2:
         built = build_parts(root, missing, cached, parsed, links)
         return None if built is None else (*built, 1)
@@ -232,6 +232,8 @@ def _share_of(root: Path, parsed: Parsed, links: dict | None, only: list[str]) -
     batch of services at a time, so what the stages hold of a batch is let go once its parts are made."""
     fresh = {}
     for start in range(0, len(only), BATCH):
+        if siblings_failed():  # another share found a problem: the build runs in one process anyway
+            return None
         built = build_parts(root, only[start : start + BATCH], {}, parsed, links)
         if built is None:
             return None

@@ -9,6 +9,7 @@ reports them all.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -35,7 +36,7 @@ from .specs import (
 )
 from .suggest import did_you_mean
 from .values_schema import quote, schema_problems
-from .workers import processes
+from .workers import forked_map, processes
 from .yamlsource import load_yaml
 
 
@@ -152,32 +153,39 @@ def _read(root: Path, rel: str, kind: str, problems: list[Problem], parsed=None)
 PARALLEL_FROM = 64  # service files; below this a second process costs more than it saves
 
 
-def _read_chunk(args: tuple) -> list[tuple]:
-    root, rels, parsed = args
+def _read_chunk(root: Path, parsed, rels: list[str]) -> list[tuple]:
+    """(rel, document or None, the line of each key, problems as plain tuples) per file: plain data, as a
+    forked reader sends it back (workers.forked_map)."""
     out = []
     for rel in rels:
         found: list[Problem] = []
         doc, src = _read(root, rel, "service", found, parsed)
-        out.append((rel, doc, src, found))
+        out.append((rel, doc, src.lines, [(p.where.file, p.where.line, p.where.path, p.message) for p in found]))
     return out
 
 
 def read_services(root: Path, rels: list[str], parsed=None) -> list[tuple]:
     """(rel, document or None, source, problems) per service file, in order. A large fleet is read on
-    every core: parsing and validating YAML is most of a 1,000-service build's single-core time."""
+    every core: parsing and validating YAML is most of a 1,000-service build's single-core time. A reader
+    that fails (killed, say) and the files are read again here."""
     workers = processes()
-    if len(rels) < PARALLEL_FROM or workers < 2:
-        return _read_chunk((root, rels, parsed))
-    import multiprocessing
-
-    chunks = [(root, rels[i::workers], parsed) for i in range(workers)]
-    with multiprocessing.get_context("fork").Pool(workers - 1) as pool:
-        pending = pool.map_async(_read_chunk, chunks[1:])
-        results = _read_chunk(chunks[0])  # this process takes a share too
-        for chunk in pending.get(timeout=600):
-            results += chunk
+    read = partial(_read_chunk, root, parsed)
+    results = None
+    if len(rels) >= PARALLEL_FROM and workers >= 2:
+        chunks = forked_map(read, [rels[i::workers] for i in range(workers)])
+        results = [item for chunk in chunks for item in chunk] if chunks is not None else None
+    if results is None:
+        results = read(rels)
     order = {rel: i for i, rel in enumerate(rels)}
-    return sorted(results, key=lambda item: order[item[0]])
+    return [
+        (
+            rel,
+            doc,
+            Source(rel, lines),
+            [Problem(Where(file, line, tuple(path)), message) for file, line, path, message in found],
+        )
+        for rel, doc, lines, found in sorted(results, key=lambda item: order[item[0]])
+    ]
 
 
 # --- threshold presets and panel sizes ------------------------------------------------------------

@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 
-MAX_CORES = 4  # beyond this, forking and gathering cost more than the cores give (measured on 2)
+MAX_CORES = 4  # a guess, not a measurement (this machine has 2 cores): gathering in one process bounds the gain
 _share: int | None = None  # while a forked map runs: the cores this process may use of its own
 _allowed: int | None = None  # `python build.py --jobs N`
 
@@ -59,53 +59,110 @@ def _sharing() -> Iterator[None]:
 
 def forked_map(function: Callable, chunks: list) -> list | None:
     """[function(chunk) for chunk in chunks]: the first chunk in this process, each other one in a child
-    forked for it. Results must be plain data (marshal). None when a child did not return one (it failed:
-    the caller then does the work in one process, where a failure is reported as it always is)."""
-    children: list[tuple[int, int]] = []
+    forked for it. Results must be plain data (marshal); a function returns None when it cannot do its chunk
+    (a problem: the caller then does the work in one process, where a problem is reported as it always is).
+    None as soon as any chunk gives None or a child fails: the others are stopped, not waited for. A long
+    function may ask siblings_failed() between its steps, to give up early too."""
+    global _siblings
+    children: dict[int, int] = {}  # pid -> the read end of its pipe
+    exits: dict[int, int] = {}  # pid -> exit code, once reaped
     try:
         for chunk in chunks[1:]:
             read_end, write_end = os.pipe()
             pid = os.fork()
             if pid == 0:  # the child: never returns
                 os.close(read_end)
-                _child(function, chunk, write_end)
+                _child(function, chunk, write_end, os.getppid())
             os.close(write_end)
-            children.append((pid, read_end))
+            children[pid] = read_end
         with _sharing():
-            results = [function(chunks[0])]
-        while children:
-            pid, read_end = children[0]
-            with os.fdopen(read_end, "rb") as pipe:
+            _siblings = (children, exits)
+            try:
+                first = function(chunks[0])
+            finally:
+                _siblings = ({}, {})
+        if first is None or any(exits.values()):
+            return None
+        results = [first]
+        for pid in list(children):
+            with os.fdopen(children.pop(pid), "rb") as pipe:
                 data = pipe.read()
-            _, status = os.waitpid(pid, 0)
-            children.pop(0)
-            if os.waitstatus_to_exitcode(status) != 0 or not data:
+            if pid not in exits:
+                exits[pid] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            if exits[pid] != 0 or not data:
                 return None
             results.append(marshal.loads(data))
         return results
     finally:
-        for pid, read_end in children:  # a failure or Ctrl-C here: the children's work is of no use
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        for pid, read_end in children.items():  # a failure or Ctrl-C here: the children's work is of no use
+            if pid not in exits:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    os.waitpid(pid, 0)
             with contextlib.suppress(OSError):
                 os.close(read_end)
-            with contextlib.suppress(OSError):
-                os.waitpid(pid, 0)
 
 
-def _child(function: Callable, chunk, write_end: int) -> None:
+_siblings: tuple[dict, dict] = ({}, {})  # while this process does its own chunk: forked_map's children, exits
+GAVE_UP = 3  # a child's exit status when its chunk gave None
+
+
+def siblings_failed() -> bool:
+    """Whether a process doing another chunk of the same forked map has ended without a result: the map's
+    outcome is then None, and the rest of this chunk's work would be thrown away. A child that has ended
+    with its result (exit 0) is not a failure."""
+    children, exits = _siblings
+    for pid in children:
+        if pid not in exits:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 1 << 8
+            if done:
+                exits[pid] = os.waitstatus_to_exitcode(status)
+    return any(exits.values())
+
+
+def _child(function: Callable, chunk, write_end: int, parent: int) -> None:
     """Run one chunk and write its result to the pipe; exit without the interpreter's teardown (the parent's
-    buffers and handlers are not this process's to flush or run)."""
+    buffers and handlers are not this process's to flush or run).
+
+    The parent answers Ctrl-C (SIGINT reaches the whole group) and stops its children; if the parent itself is
+    killed, the kernel stops them (Linux: PR_SET_PDEATHSIG), and they never hold the caller's output open."""
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _die_with(parent)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
         global _share
         _share = 1
-        data = marshal.dumps(function(chunk))
-        with os.fdopen(write_end, "wb") as pipe:
-            pipe.write(data)
-        code = 0
+        result = function(chunk)
+        if result is None:
+            code = GAVE_UP
+        else:
+            data = marshal.dumps(result)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(data)
+            code = 0
     except BaseException:  # noqa: BLE001 (any failure: the parent redoes the work and reports it)
         code = 1
     finally:
         os._exit(code)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """Ask the kernel for SIGKILL when the parent ends (Linux), and end now if it already has."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
