@@ -48,6 +48,7 @@ def tests(session: nox.Session) -> None:
     prometheus(session, required=False)
     if shutil.which("npm"):
         grammars(session)
+    peer_python(session)  # grafanalib in a venv of its own, for tests/test_bench.py (the benchmark's peer)
     session.run("pytest", *session.posargs)
 
 

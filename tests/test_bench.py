@@ -2,8 +2,8 @@
 makes, from the project's values, the dashboards the build makes, with the same panels in the same places asking
 the same queries. No timing here (`nox -s bench` times them).
 
-The peer runs in the bench's own venv, .nox/bench-grafanalib (made by `nox -s bench`), so the test venv stays
-without grafanalib; without that venv the test is skipped, saying so.
+The peer runs in the bench's own venv, .nox/bench-grafanalib (made by `nox -s tests` and `nox -s bench`), so the
+test venv stays without grafanalib; without that venv (pytest run by hand) the test is skipped, saying so.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ PEER_PYTHON = ROOT / ".nox" / "bench-grafanalib" / "bin" / "python"
 
 pytestmark = pytest.mark.skipif(
     not PEER_PYTHON.exists(),
-    reason=f"grafanalib's venv {PEER_PYTHON.parent.parent.relative_to(ROOT)} is not there: `nox -s bench` makes it "
+    reason=f"grafanalib's venv {PEER_PYTHON.parent.parent.relative_to(ROOT)} is not there: `nox -s tests` and `nox -s bench` make it "
     "(the test venv is kept without grafanalib)",
 )
 
