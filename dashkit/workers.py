@@ -68,8 +68,15 @@ def forked_map(function: Callable, chunks: list) -> list | None:
     exits: dict[int, int] = {}  # pid -> exit code, once reaped
     try:
         for chunk in chunks[1:]:
-            read_end, write_end = os.pipe()
-            pid = os.fork()
+            fds: tuple[int, ...] = ()
+            try:
+                fds = os.pipe()
+                pid = os.fork()
+            except OSError:  # no file, memory or process left for one more: the work is done in one process
+                for fd in fds:
+                    os.close(fd)
+                return None
+            read_end, write_end = fds
             if pid == 0:  # the child: never returns
                 os.close(read_end)
                 _child(function, chunk, write_end, os.getppid())

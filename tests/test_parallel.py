@@ -257,3 +257,27 @@ def test_workers_of_a_killed_build_end_with_it(big_fleet):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_fork_refused_by_the_system_builds_in_one_process_mocked(fleet, monkeypatch):
+    """No process left to fork (EAGAIN: a limit on processes or memory, which this machine cannot be driven
+    into safely, so os.fork is mocked to refuse): the build is made in one process, the same output."""
+    import errno
+
+    from dashkit import workers
+    from dashkit.pipeline import build_and_write
+
+    assert build(fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
+    expected = written(fleet, "one")
+    shutil.rmtree(fleet / "one")
+
+    def refused():
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(workers.os, "fork", refused)
+    monkeypatch.setattr(workers, "processes", lambda: 2)  # this process may have loaded go-jsonnet already
+    monkeypatch.setattr("dashkit.incremental.processes", lambda: 2)
+    monkeypatch.setattr("dashkit.pipeline.in_parts", lambda root: True)
+    result = build_and_write(fleet, fleet / "one", cache=False)
+    assert result.processes == 1
+    assert written(fleet, "one") == expected
