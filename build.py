@@ -2,7 +2,7 @@
 """Build the PyAirtable dashboards: values/*.yaml -> out/. Usage: python build.py [--out DIR] [--check]
 
 On any problem it prints one line per problem (`file:line: key.path: message`, or `path: message` for the
-filesystem), exits 1, and leaves out/ exactly as it was. Ctrl-C exits 130, out/ whole (old or new).
+filesystem), exits 1, and leaves out/ exactly as it was. Ctrl-C exits 130 (SIGTERM 143), out/ whole (old or new).
 """
 
 from __future__ import annotations
