@@ -233,25 +233,36 @@ def state_refusal(out: Path, names: set[str]) -> str | None:
     if out.exists() and not out.is_dir():
         return "it exists and is not a folder"
     if out.is_dir():
-        entries = set(os.listdir(out))
-        if entries and MANIFEST not in entries and not entries <= names | TOOL_NAMES:
-            return f"it is not empty and was not written by this build (no {MANIFEST}); empty or remove it, or choose another --out"
-        foreign = _not_in_manifest(out) if MANIFEST in entries else []
+        # One open folder for every read below: another build may exchange out/ for its new tree meanwhile,
+        # and a manifest read from one tree with files listed from the other would refuse a folder that is ours.
+        try:
+            fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return None  # gone or unreadable this instant: the write says what is wrong with it
+        try:
+            entries = set(os.listdir(fd))
+            if entries and MANIFEST not in entries and not entries <= names | TOOL_NAMES:
+                return f"it is not empty and was not written by this build (no {MANIFEST}); empty or remove it, or choose another --out"
+            foreign = _not_in_manifest(fd) if MANIFEST in entries else []
+        finally:
+            os.close(fd)
         if foreign:  # a copy of out/ merged into another folder (Grafana's provisioning) carries the manifest too
             shown_files = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
             return f"it holds files this build did not write ({shown_files}); remove them, or choose another --out"
     return None
 
 
-def _not_in_manifest(out: Path) -> list[str]:
-    """Files under `out` its manifest does not list (the review tools' legacy reports/ and preview/ aside)."""
+def _not_in_manifest(out_fd: int) -> list[str]:
+    """Files in the open output folder its manifest does not list (the review tools' legacy reports/ and
+    preview/ aside)."""
     try:
-        listed = set((out / MANIFEST).read_text(encoding="utf-8").splitlines()[1:])
+        with open(MANIFEST, encoding="utf-8", opener=lambda name, flags: os.open(name, flags, dir_fd=out_fd)) as f:
+            listed = set(f.read().splitlines()[1:])
     except (OSError, UnicodeDecodeError):
         return [MANIFEST]
     found = []
-    for folder, dirs, files in os.walk(out):
-        rel_folder = os.path.relpath(folder, out)
+    for folder, dirs, files, _ in os.fwalk(".", dir_fd=out_fd):
+        rel_folder = os.path.relpath(folder, ".")
         if rel_folder == ".":
             dirs[:] = sorted(d for d in dirs if d not in TOOL_NAMES)
         for name in sorted(files):
