@@ -127,7 +127,7 @@ def run() -> int:
     try:
         return main()
     except Terminated:
-        return 143
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         return 130  # Ctrl-C: quiet; whatever was staged is removed, out/ is whole
     except SystemExit:
@@ -148,7 +148,7 @@ if __name__ == "__main__":
     try:
         code = run()
     except KeyboardInterrupt as stopped:  # a Ctrl-C or SIGTERM while a problem was being reported
-        code = 143 if isinstance(stopped, Terminated) else 130
+        code = 128 + (signal.SIGTERM if isinstance(stopped, Terminated) else signal.SIGINT)
     # The outcome is decided: a Ctrl-C from now on is ignored, and the interpreter's shutdown is skipped: it
     # resets SIGINT to its default while the Go runtime's threads (go-jsonnet) still take signals, so a
     # Ctrl-C there ended a finished build by the signal instead of its exit status.

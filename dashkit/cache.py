@@ -60,9 +60,6 @@ class Store:
         except (EOFError, ValueError, TypeError):
             return None
 
-    def has(self, kind: str, key: str) -> bool:
-        return os.path.isfile(self.dir / kind / key)
-
     def put(self, kind: str, key: str, value, replace: bool = False) -> None:
         """Keep value under key: written beside its place and renamed there. A key names its contents, so an
         entry already there is left alone, unless replace (the one mutable kind: what out/ holds)."""
@@ -113,9 +110,6 @@ class MemoryStore(Store):
     def get(self, kind: str, key: str):
         self.used.setdefault(kind, set()).add(key)
         return self.kept.get((kind, key))
-
-    def has(self, kind: str, key: str) -> bool:
-        return (kind, key) in self.kept
 
     def put(self, kind: str, key: str, value, replace: bool = False) -> None:
         self.used.setdefault(kind, set()).add(key)
