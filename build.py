@@ -48,6 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     out = args.out or args.root / "out"
+    from dashkit.readahead import read_ahead
+    from dashkit.workers import allow
+
+    allow(args.jobs)
+    # A build without the cache reads its values files in a second process while this one imports the
+    # build's modules: a small build is mostly start-up (dashkit/readahead.py). The cache keeps its own.
+    ahead = read_ahead(args.root) if args.check or not args.cache else None
+    try:
+        return build_and_report(args, out, ahead)
+    finally:
+        if ahead is not None:
+            ahead.stop()
+
+
+def build_and_report(args: argparse.Namespace, out: Path, ahead) -> int:
     # Ctrl-C is held while the modules load (a tenth of a second): jsonschema_rs imports `decimal` from
     # Rust, where a KeyboardInterrupt becomes a panic with its own message instead of a quiet exit 130.
     from dashkit.interrupts import interrupts_held
@@ -55,13 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     with interrupts_held():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one held since the start lands here
         from dashkit.pipeline import BuildFailed, WriteFailed, build, build_and_write
-        from dashkit.workers import allow
         from dashkit.write import shown
 
-    allow(args.jobs)
-
     try:
-        result = build(args.root) if args.check else build_and_write(args.root, out, cache=args.cache)
+        result = (
+            build(args.root, ahead) if args.check else build_and_write(args.root, out, cache=args.cache, ahead=ahead)
+        )
     except BuildFailed as failed:
         for problem in failed.problems:
             print(problem, file=sys.stderr)

@@ -14,8 +14,6 @@ import json
 import re
 from pathlib import Path
 
-import jsonschema_rs
-
 from . import promql
 from .assemble import Assembled
 from .layout import grids
@@ -24,15 +22,22 @@ from .panels import panels_of
 from .problems import Problem, Source
 from .specs import Catalog
 from .suggest import did_you_mean
+from .values_schema import jsonschema
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "dashboard.schema.json"
 _validator = None
 
 
+def prepare() -> None:
+    """Compile the dashboard schema ahead of the check (jsonschema-rs imported for it): the pipeline does it
+    beside rendering, while go-jsonnet evaluates the panels without holding the interpreter."""
+    _dashboard_validator()
+
+
 def _dashboard_validator():
     global _validator
     if _validator is None:
-        _validator = jsonschema_rs.Draft7Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+        _validator = jsonschema().Draft7Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
     return _validator
 
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .cache import Parsed, Store, code_key, data_digest, digest, inputs_key, plain_bytes, store_for
-from .workers import forked_map, processes, siblings_failed
+from .values_files import service_files
+from .workers import LARGE_FLEET, forked_map, processes, siblings_failed
 from .write import FILE_MODE, Kept, YamlPart, file_id, serialise_yaml, write_output
 
 # Kinds of entries in the cache: the top's part, the overview as alerts link to it, details by their hash
@@ -116,8 +117,6 @@ def build_and_write_incremental(root: Path, out: Path, label: str, store: Store 
 def service_keys(root: Path, inputs: str, parsed: Parsed) -> tuple[dict[str, str] | None, set[str]]:
     """(service file -> the key of its part, in the order of a whole build (by name); the keys of these
     files as parsed). None when one is not a plain file: the whole build says what is wrong with it."""
-    from .load import service_files
-
     keys, readings = {}, set()
     for rel in sorted(service_files(root), key=lambda rel: rel[: -len(".yaml")]):
         data = plain_bytes(os.path.join(root, rel))
@@ -204,7 +203,7 @@ def parts_of(
 
 
 BATCH = 128  # services a process builds at a time: 1,000 services peak at 243 MiB, not 338, no slower
-PARALLEL_FROM = 48  # services to build; below this a second process costs more than it saves (measured)
+PARALLEL_FROM = LARGE_FLEET  # services to build; below this a second process costs more than it saves (measured)
 
 
 def build_missing(

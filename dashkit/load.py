@@ -35,9 +35,9 @@ from .specs import (
     VariableSpec,
 )
 from .suggest import did_you_mean
-from .values_schema import quote, schema_problems
+from .values_files import SCENARIOS, SHARED, parse_checked, service_files
+from .values_schema import quote
 from .workers import forked_map, processes
-from .yamlsource import load_yaml
 
 
 def load(
@@ -111,21 +111,9 @@ def refused_templates(root: Path) -> list[Problem]:
 
 def read_documents(root: Path, parsed=None) -> tuple[Documents, list[Problem]]:
     problems: list[Problem] = []
-    read = {
-        kind: _read(root, f"values/{name}.yaml", kind, problems, parsed)
-        for kind, name in (
-            ("defaults", "defaults"),
-            ("metrics", "metrics"),
-            ("standard", "standard"),
-            ("overview", "overview"),
-            ("rules", "rules"),
-        )
-    }
-    scenarios = (
-        _read(root, "values/scenarios.yaml", "scenarios", problems, parsed)
-        if os.path.lexists(root / "values" / "scenarios.yaml")
-        else (None, None)
-    )
+    read = {kind: _read(root, rel, kind, problems, parsed) for kind, rel in SHARED}
+    kind, rel = SCENARIOS
+    scenarios = _read(root, rel, kind, problems, parsed) if os.path.lexists(root / rel) else (None, None)
     return Documents(
         *read["defaults"], *read["metrics"], *read["standard"], *read["overview"], *read["rules"], *scenarios
     ), problems
@@ -139,15 +127,11 @@ def _read(root: Path, rel: str, kind: str, problems: list[Problem], parsed=None)
     known = parsed.get(kind, rel, text) if parsed is not None else None
     if known is not None:
         return known[0], Source(rel, known[1])
-    data, src, found = load_yaml(text, rel)
+    data, src, found = parse_checked(text, rel, kind)
     problems.extend(found)
-    if data is None or found:
-        return None, src
-    found = schema_problems(data, kind, src)
-    problems.extend(found)
-    if parsed is not None and not found:
+    if parsed is not None and data is not None:
         parsed.put(kind, rel, text, data, src.lines)
-    return (None if found else data), src
+    return data, src
 
 
 PARALLEL_FROM = 64  # service files; below this a second process costs more than it saves
@@ -493,15 +477,6 @@ def service_dashboards(
             overridden[spec.slug] = own
     problems += _port_problems(list(services.values()))
     return ([services[name] for name in sorted(services)], overridden), problems
-
-
-def service_files(root: Path) -> list[str]:
-    """Every service file (values/services/*.yaml), relative to root, sorted."""
-    try:
-        names = os.listdir(Path(root) / "values" / "services")  # a fleet's thousand files: no Path per name
-    except OSError:  # as glob: no folder, no service files (the catalog's checks then name what is missing)
-        return []
-    return [f"values/services/{name}" for name in sorted(names) if name.endswith(".yaml")]
 
 
 def elsewhere_contexts(context: Context, elsewhere: tuple[Elsewhere, ...]) -> dict[str, Context]:

@@ -13,13 +13,15 @@ from pathlib import Path
 
 from .assemble import Assembled, assemble
 from .check import check_each, merge_usage, promtool_queries, through_recording_rules, unused_metrics
+from .check import prepare as prepare_check
 from .check_rules import Promtool, check_rules
-from .engines import Templates
+from .engines import Templates, warm_up_jsonnet
 from .lint import lint_rules
 from .load import load
 from .out_tree import OutTree, out_tree
 from .problems import BuildFailed, Problem
 from .provision import provisioning
+from .readahead import ReadAhead
 from .reference import metric_reference, runbooks
 from .render import render
 from .rules import Rules, build_rules, grafana_alerting, prometheus_files
@@ -99,9 +101,14 @@ class Staged:
     problems: list[Problem]
 
 
-def build(root: Path) -> Build:
-    """Run every stage up to (not including) writing. Raises BuildFailed with every problem found."""
-    staged = stages(Path(root))
+def build(root: Path, ahead: ReadAhead | None = None) -> Build:
+    """Run every stage up to (not including) writing. Raises BuildFailed with every problem found.
+    ahead: the values files being read in another process (dashkit/readahead.py)."""
+    if ahead is not None and not ahead.done():
+        # Nothing to do here until the reader is done but what later stages would do first anyway.
+        prepare_check()
+        warm_up_jsonnet()
+    staged = stages(Path(root), parsed=ahead)
     if staged.problems:
         raise BuildFailed(staged.problems)
     values, rules = staged.values, staged.rules
@@ -244,7 +251,7 @@ def check_everything(
     return {d.path: u for d, u in zip(checked, usages, strict=True)}, usage, problems
 
 
-def build_and_write(root: Path, out: Path, cache: bool = True) -> Build:
+def build_and_write(root: Path, out: Path, cache: bool = True, ahead: ReadAhead | None = None) -> Build:
     """Build, then put out/ and the generated docs in place together. Raises BuildFailed or WriteFailed.
 
     With the cache, what the last builds made from the same inputs is taken from .cache/build/ and out/
@@ -262,7 +269,7 @@ def build_and_write(root: Path, out: Path, cache: bool = True) -> Build:
             written = build_and_write_incremental(root, out, shown(out), None if cache else MemoryStore())
             if written is not None:
                 return written
-    result = build(root)
+    result = build(root, ahead)
     write_output(
         out,
         result.files,
@@ -277,7 +284,7 @@ def in_parts(root: Path) -> bool:
     """Whether a build without the cache is still made in parts (dashkit/incremental.py), for the parts of a
     large fleet are built on every core; the output is the same, and any problem runs the whole build."""
     from .incremental import PARALLEL_FROM
-    from .load import service_files
+    from .values_files import service_files
     from .workers import processes
 
     return processes() > 1 and len(service_files(root)) >= PARALLEL_FROM

@@ -16,6 +16,15 @@ def format_path(path: tuple) -> str:
     return text or "(document)"
 
 
+EXCERPT = 40  # characters of what was read that a message may quote
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    """At most `limit` characters of text a user wrote, for a message: never the whole of what was read."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class Where:
     file: str

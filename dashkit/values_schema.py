@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jsonschema_rs
-
-from .problems import Problem, Source
+from .interrupts import interrupts_held
+from .problems import Problem, Source, excerpt
 from .suggest import did_you_mean
-from .yamlsource import excerpt
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "values.schema.json"
 _validators: dict[str, object] = {}
@@ -23,8 +21,17 @@ def _schema_for(kind: str):
         if _schema is None:
             _schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
         doc = {"$ref": f"#/definitions/{kind}", "definitions": _schema["definitions"]}
-        _validators[kind] = jsonschema_rs.Draft7Validator(doc)
+        _validators[kind] = jsonschema().Draft7Validator(doc)
     return _validators[kind]
+
+
+def jsonschema():
+    """jsonschema_rs, imported on first use: a build whose values files were read ahead in another process
+    (dashkit/readahead.py) does not import it before it checks the dashboards. Ctrl-C is held meanwhile: it
+    imports `decimal` from Rust, where a KeyboardInterrupt becomes a panic instead of a quiet exit 130."""
+    with interrupts_held():
+        import jsonschema_rs
+    return jsonschema_rs
 
 
 def _subschema(path) -> dict:

@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 
+LARGE_FLEET = 48  # service files from which a build is made in parts on every core (measured: incremental.py)
 MAX_CORES = 4  # a guess, not a measurement (this machine has 2 cores): gathering in one process bounds the gain
 _share: int | None = None  # while a forked map runs: the cores this process may use of its own
 _allowed: int | None = None  # `python build.py --jobs N`
@@ -57,61 +58,100 @@ def _sharing() -> Iterator[None]:
         _share = before
 
 
+class Child:
+    """A function running on its own argument in a forked process; its result comes back as plain data."""
+
+    def __init__(self, pid: int, read_end: int):
+        self.pid, self.read_end = pid, read_end
+        self.exit: int | None = None  # its exit status once reaped
+
+    def ended(self) -> bool:
+        """Whether it has ended (reaped without waiting)."""
+        if self.exit is None:
+            try:
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = self.pid, 1 << 8
+            if done:
+                self.exit = os.waitstatus_to_exitcode(status)
+        return self.exit is not None
+
+    def result(self):
+        """Its function's result, waiting for it; None when it gave none or failed (killed, say)."""
+        with os.fdopen(self.read_end, "rb") as pipe:
+            self.read_end = None
+            data = pipe.read()
+        if self.exit is None:
+            self.exit = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return marshal.loads(data) if self.exit == 0 and data else None
+
+    def stop(self) -> None:
+        """Kill and reap it unless it has ended, and close its pipe: its work is of no use now."""
+        if self.exit is None:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.waitpid(self.pid, 0)
+            self.exit = -signal.SIGKILL
+        if self.read_end is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.read_end)
+            self.read_end = None
+
+
+def start(function: Callable, argument) -> Child | None:
+    """function(argument) in a forked process, or None when the system refuses one (no process, memory or
+    file left): the caller then does the work itself. Its result must be plain data (marshal); a function
+    returns None when it cannot do the work."""
+    fds: tuple[int, ...] = ()
+    try:
+        fds = os.pipe()
+        pid = os.fork()
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        return None
+    read_end, write_end = fds
+    if pid == 0:  # the child: never returns
+        os.close(read_end)
+        _child(function, argument, write_end, os.getppid())
+    os.close(write_end)
+    return Child(pid, read_end)
+
+
 def forked_map(function: Callable, chunks: list) -> list | None:
     """[function(chunk) for chunk in chunks]: the first chunk in this process, each other one in a child
-    forked for it. Results must be plain data (marshal); a function returns None when it cannot do its chunk
-    (a problem: the caller then does the work in one process, where a problem is reported as it always is).
-    None as soon as any chunk gives None or a child fails: the others are stopped, not waited for. A long
-    function may ask siblings_failed() between its steps, to give up early too."""
+    forked for it (start). None as soon as any chunk gives None or a child fails: the others are stopped,
+    not waited for. A long function may ask siblings_failed() between its steps, to give up early too."""
     global _siblings
-    children: dict[int, int] = {}  # pid -> the read end of its pipe
-    exits: dict[int, int] = {}  # pid -> exit code, once reaped
+    children: list[Child] = []
     try:
         for chunk in chunks[1:]:
-            fds: tuple[int, ...] = ()
-            try:
-                fds = os.pipe()
-                pid = os.fork()
-            except OSError:  # no file, memory or process left for one more: the work is done in one process
-                for fd in fds:
-                    os.close(fd)
+            child = start(function, chunk)
+            if child is None:
                 return None
-            read_end, write_end = fds
-            if pid == 0:  # the child: never returns
-                os.close(read_end)
-                _child(function, chunk, write_end, os.getppid())
-            os.close(write_end)
-            children[pid] = read_end
+            children.append(child)
         with _sharing():
-            _siblings = (children, exits)
+            _siblings = children
             try:
                 first = function(chunks[0])
             finally:
-                _siblings = ({}, {})
-        if first is None or any(exits.values()):
+                _siblings = []
+        if first is None or any(child.exit for child in children):
             return None
         results = [first]
-        for pid in list(children):
-            with os.fdopen(children.pop(pid), "rb") as pipe:
-                data = pipe.read()
-            if pid not in exits:
-                exits[pid] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-            if exits[pid] != 0 or not data:
+        for child in children:
+            result = child.result()
+            if result is None:
                 return None
-            results.append(marshal.loads(data))
+            results.append(result)
         return results
     finally:
-        for pid, read_end in children.items():  # a failure or Ctrl-C here: the children's work is of no use
-            if pid not in exits:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-                with contextlib.suppress(OSError):
-                    os.waitpid(pid, 0)
-            with contextlib.suppress(OSError):
-                os.close(read_end)
+        for child in children:  # a failure or Ctrl-C here: the children's work is of no use
+            child.stop()
 
 
-_siblings: tuple[dict, dict] = ({}, {})  # while this process does its own chunk: forked_map's children, exits
+_siblings: list[Child] = []  # while this process does its own chunk: forked_map's children
 GAVE_UP = 3  # a child's exit status when its chunk gave None
 
 
@@ -119,16 +159,7 @@ def siblings_failed() -> bool:
     """Whether a process doing another chunk of the same forked map has ended without a result: the map's
     outcome is then None, and the rest of this chunk's work would be thrown away. A child that has ended
     with its result (exit 0) is not a failure."""
-    children, exits = _siblings
-    for pid in children:
-        if pid not in exits:
-            try:
-                done, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done, status = pid, 1 << 8
-            if done:
-                exits[pid] = os.waitstatus_to_exitcode(status)
-    return any(exits.values())
+    return any(child.ended() and child.exit != 0 for child in _siblings)
 
 
 def _child(function: Callable, chunk, write_end: int, parent: int) -> None:

@@ -17,12 +17,11 @@ import re
 
 import yaml
 
-from .problems import Problem, Source, Where
+from .problems import Problem, Source, Where, excerpt
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_DEPTH = 64
 MAX_ALIAS_VALUES = 100_000
-EXCERPT = 40  # characters of what was read that a message may quote
 STR, INT, FLOAT, BOOL, NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
 MERGE, VALUE = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"
 SCALAR_TAGS = {STR, INT, FLOAT, BOOL, NULL, MERGE, VALUE}
@@ -36,12 +35,6 @@ OCTAL_LIKE = re.compile(r"[-+]?0[0-9]+")  # 1.1 reads 010 as octal 8; 1.2 (and p
 class _TooLarge(Exception):
     def __init__(self, problem: Problem):
         self.problem = problem
-
-
-def excerpt(text: str, limit: int = EXCERPT) -> str:
-    """At most `limit` characters of text a user wrote, for a message: never the whole of what was read."""
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def load_yaml(text: str, file: str) -> tuple[object, Source, list[Problem]]:
