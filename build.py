@@ -44,25 +44,25 @@ def main(argv: list[str] | None = None) -> int:
         type=jobs_count,
         default=None,
         metavar="N",
-        help="at most N processes for a large fleet (default: one per core, up to 4; 1 to 64); the output is the same",
+        help="at most N processes (default: one per core, up to 4; 1 to 64; a small build uses 2); the output is the same",
     )
     args = parser.parse_args(argv)
     out = args.out or args.root / "out"
-    from dashkit.readahead import read_ahead
+    from dashkit import helper
     from dashkit.workers import allow
 
     allow(args.jobs)
-    # A build without the cache reads its values files in a second process while this one imports the
-    # build's modules: a small build is mostly start-up (dashkit/readahead.py). The cache keeps its own.
-    ahead = read_ahead(args.root) if args.check or not args.cache else None
+    # A small build without the cache has a second process: it reads the values files while this one imports
+    # the build's modules, then evaluates half of the Jsonnet (dashkit/helper.py). The cache keeps its own.
+    second = helper.start(args.root) if args.check or not args.cache else None
     try:
-        return build_and_report(args, out, ahead)
+        return build_and_report(args, out, second)
     finally:
-        if ahead is not None:
-            ahead.stop()
+        if second is not None:
+            second.stop()
 
 
-def build_and_report(args: argparse.Namespace, out: Path, ahead) -> int:
+def build_and_report(args: argparse.Namespace, out: Path, second) -> int:
     # Ctrl-C is held while the modules load (a tenth of a second): jsonschema_rs imports `decimal` from
     # Rust, where a KeyboardInterrupt becomes a panic with its own message instead of a quiet exit 130.
     from dashkit.interrupts import interrupts_held
@@ -74,7 +74,7 @@ def build_and_report(args: argparse.Namespace, out: Path, ahead) -> int:
 
     try:
         result = (
-            build(args.root, ahead) if args.check else build_and_write(args.root, out, cache=args.cache, ahead=ahead)
+            build(args.root, second) if args.check else build_and_write(args.root, out, cache=args.cache, helper=second)
         )
     except BuildFailed as failed:
         for problem in failed.problems:

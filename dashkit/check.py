@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from . import promql
@@ -47,22 +48,37 @@ def check(dashboards: list[Assembled], catalog: Catalog) -> tuple[dict[str, list
     return merge_usage(usages), problems
 
 
-def check_each(dashboards: list[Assembled], catalog: Catalog) -> tuple[list[dict[str, list[str]]], list[Problem]]:
-    """check, with each dashboard's usage on its own (what a build cache keeps per service)."""
-    problems: list[Problem] = []
+def check_each(
+    dashboards: list[Assembled], catalog: Catalog, schema_errors: Callable[[], list | None] | None = None
+) -> tuple[list[dict[str, list[str]]], list[Problem]]:
+    """check, with each dashboard's usage on its own (what a build cache keeps per service). schema_errors:
+    each dashboard's schema errors found elsewhere (a helper process's, dashkit/helper.py), or None where
+    they are found here."""
+    found: list[tuple[list[Problem], list[Problem]]] = []  # per dashboard: before and after its schema's
     usages: list[dict[str, list[str]]] = []
     uids: dict[str, Assembled] = {}
     memo: dict = {}
     for dash in dashboards:
         uid = dash.json.get("uid", "")
+        before = []
         if uid in uids:
-            problems.append(Problem(dash.src.at(), f"dashboard uid '{uid}' is also made by {uids[uid].src.file}"))
+            before.append(Problem(dash.src.at(), f"dashboard uid '{uid}' is also made by {uids[uid].src.file}"))
         uids[uid] = dash
-        problems.extend(_schema(dash))
-        problems.extend(_grid(dash))
         usages.append({})
-        problems.extend(_queries(dash, catalog, usages[-1], memo))
+        found.append((before, _grid(dash) + _queries(dash, catalog, usages[-1], memo)))
+    errors = schema_errors() if schema_errors is not None else None
+    if errors is None or len(errors) != len(dashboards):
+        errors = [dashboard_schema_errors(dash.json) for dash in dashboards]
+    problems: list[Problem] = []
+    for dash, (before, after), errs in zip(dashboards, found, errors, strict=True):
+        problems += before + _schema(dash, errs) + after
     return usages, problems
+
+
+def dashboard_schema_errors(dashboard: dict) -> list[tuple[list, str]]:
+    """(the path to the value, the message) of each way a dashboard breaks the schema: plain data, so a helper
+    process can find them."""
+    return [(list(err.instance_path), err.message) for err in _dashboard_validator().iter_errors(dashboard)]
 
 
 def merge_usage(usages: list[dict[str, list[str]]]) -> dict[str, list[str]]:
@@ -74,11 +90,10 @@ def merge_usage(usages: list[dict[str, list[str]]]) -> dict[str, list[str]]:
     return {name: list(merged[name]) for name in sorted(merged)}
 
 
-def _schema(dash: Assembled) -> list[Problem]:
+def _schema(dash: Assembled, errors: list[tuple[list, str]]) -> list[Problem]:
     problems = []
     top = dash.json.get("panels", [])
-    for err in _dashboard_validator().iter_errors(dash.json):
-        path = list(err.instance_path)
+    for path, message in errors:
         src, rest = dash.src, path
         if len(path) >= 2 and path[0] == "panels":
             panel = top[path[1]]
@@ -87,9 +102,7 @@ def _schema(dash: Assembled) -> list[Problem]:
                 panel = panel["panels"][rest[1]]
                 rest = rest[2:]
             src = dash.panel_source(panel)
-        problems.append(
-            Problem(src.at(), f"generated {dash.path}: {'.'.join(map(str, rest)) or 'panel'}: {err.message}")
-        )
+        problems.append(Problem(src.at(), f"generated {dash.path}: {'.'.join(map(str, rest)) or 'panel'}: {message}"))
     return problems
 
 

@@ -13,15 +13,14 @@ from pathlib import Path
 
 from .assemble import Assembled, assemble
 from .check import check_each, merge_usage, promtool_queries, through_recording_rules, unused_metrics
-from .check import prepare as prepare_check
 from .check_rules import Promtool, check_rules
-from .engines import Templates, warm_up_jsonnet
+from .engines import TEMPLATES, Templates, warm_up_jsonnet
+from .helper import Helper
 from .lint import lint_rules
 from .load import load
 from .out_tree import OutTree, out_tree
 from .problems import BuildFailed, Problem
 from .provision import provisioning
-from .readahead import ReadAhead
 from .reference import metric_reference, runbooks
 from .render import render
 from .rules import Rules, build_rules, grafana_alerting, prometheus_files
@@ -56,7 +55,7 @@ class Build:
     scenarios_src: object = None  # where each was written (a Source), for the live check's messages
     tree: OutTree | None = None  # where each file is in out/
 
-    processes = 1  # a whole build is made in this process (its service files may be read on every core)
+    processes: int = 1  # 2 when a helper process read the values files and shared the work (dashkit/helper.py)
 
     def dashboard_files(self) -> dict[str, str]:
         """Each dashboard's text by its name relative to the dashboards folder (services/<job>.json, ...)."""
@@ -101,20 +100,18 @@ class Staged:
     problems: list[Problem]
 
 
-def build(root: Path, ahead: ReadAhead | None = None) -> Build:
+def build(root: Path, helper: Helper | None = None) -> Build:
     """Run every stage up to (not including) writing. Raises BuildFailed with every problem found.
-    ahead: the values files being read in another process (dashkit/readahead.py)."""
-    if ahead is not None and not ahead.done():
-        # Nothing to do here until the reader is done but what later stages would do first anyway.
-        prepare_check()
-        warm_up_jsonnet()
-    staged = stages(Path(root), parsed=ahead)
+    helper: a second process reading the values files, and evaluating Jsonnet (dashkit/helper.py)."""
+    if helper is not None and not helper.done():
+        warm_up_jsonnet()  # nothing else to do till the files have come: go-jsonnet's first evaluation costs more
+    staged = stages(Path(root), parsed=helper, helper=helper)
     if staged.problems:
         raise BuildFailed(staged.problems)
     values, rules = staged.values, staged.rules
     runbook_text = runbooks(rules.alerts) if rules else ""
     services = {d.job: d.port for d in values.dashboards if d.kind == "service"}
-    return Build(
+    built = Build(
         staged.files,
         staged.dashboards,
         metric_reference(values.catalog, staged.usage) + "\n",
@@ -127,6 +124,8 @@ def build(root: Path, ahead: ReadAhead | None = None) -> Build:
         values.scenarios_src,
         staged.tree,
     )
+    built.processes = 2 if helper is not None and helper.helped() else 1
+    return built
 
 
 def stages(
@@ -135,18 +134,20 @@ def stages(
     elsewhere: tuple[Elsewhere, ...] = (),
     overview: Assembled | None = None,
     parsed=None,
+    helper: Helper | None = None,
 ) -> Staged:
     """Every stage up to writing, with every problem found. Raises BuildFailed only when nothing can be
     built (defaults, catalog or templates unusable).
 
     For the build cache (dashkit/incremental.py): only, the service files to build (all when None);
     elsewhere, the other services as the cache has them, for the overview; overview, the overview as the
-    cache has it (what alerts link to), which is then not built again; parsed, values files parsed before.
+    cache has it (what alerts link to), which is then not built again; parsed, values files parsed before;
+    helper, a second process for half of the Jsonnet (dashkit/helper.py).
     The checks that must see every service (metrics on no panel) run only on a whole build."""
     values, problems = load(root, only, elsewhere, overview=overview is None, parsed=parsed)
     if values is None:
         raise BuildFailed(problems)
-    templates = Templates(root / "templates") if (root / "templates").is_dir() else Templates()
+    templates = Templates(root / "templates" if (root / "templates").is_dir() else TEMPLATES, helper)
     rendered, found = render(values, templates)
     problems += found
     dashboards, found = assemble(rendered, values.defaults, templates, elsewhere)
@@ -160,7 +161,7 @@ def stages(
     rule_files = {path: serialise_yaml(doc) for path, doc in rule_docs.items()}
     promtool = start_promtool(root, rule_files, dashboards, tree, problems)
     catalog = dict(values.catalog, **(rules.recorded if rules else {}))
-    usages, usage, found = check_everything(values, dashboards, rules, catalog, problems, whole=only is None)
+    usages, usage, found = check_everything(values, dashboards, rules, catalog, problems, only is None, helper)
     problems += found
     files = {tree.in_out(d.path): serialise(d.json) for d in dashboards}  # serialised while promtool runs
     problems += promtool.problems(rules, values.rules.src.at() if values.rules else values.catalog_src.at())
@@ -236,11 +237,14 @@ def check_everything(
     catalog: Catalog,
     earlier: list[Problem],
     whole: bool = True,
+    helper: Helper | None = None,
 ) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[str]] | None, list[Problem]]:
     """The check stage: dashboards, rules and the catalog. Returns (dashboard path -> metric -> the panels
-    that show it, the same for all dashboards through the recording rules (None unless whole), problems)."""
+    that show it, the same for all dashboards through the recording rules (None unless whole), problems).
+    With a helper the dashboards are checked against the schema there, beside the other checks here."""
     checked = dashboards_to_check(dashboards, earlier)
-    usages, problems = check_each(checked, catalog)
+    schema_errors = helper.schema_errors([d.json for d in checked]) if helper is not None else None
+    usages, problems = check_each(checked, catalog, schema_errors)
     problems += check_rules(rules, catalog)
     problems += lint_rules(values)
     usage = None
@@ -251,7 +255,7 @@ def check_everything(
     return {d.path: u for d, u in zip(checked, usages, strict=True)}, usage, problems
 
 
-def build_and_write(root: Path, out: Path, cache: bool = True, ahead: ReadAhead | None = None) -> Build:
+def build_and_write(root: Path, out: Path, cache: bool = True, helper: Helper | None = None) -> Build:
     """Build, then put out/ and the generated docs in place together. Raises BuildFailed or WriteFailed.
 
     With the cache, what the last builds made from the same inputs is taken from .cache/build/ and out/
@@ -269,7 +273,7 @@ def build_and_write(root: Path, out: Path, cache: bool = True, ahead: ReadAhead 
             written = build_and_write_incremental(root, out, shown(out), None if cache else MemoryStore())
             if written is not None:
                 return written
-    result = build(root, ahead)
+    result = build(root, helper)
     write_output(
         out,
         result.files,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 
 def format_path(path: tuple) -> str:
@@ -25,17 +25,14 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-@dataclass(frozen=True)
-class Where:
-    file: str
-    line: int
-    path: tuple = ()
+# Named tuples, not dataclasses: the values files' reader is forked before the build imports dataclasses
+# (and `inspect` with it, ~9 ms), and needs no more than these (dashkit/helper.py).
+class Where(namedtuple("Where", ("file", "line", "path"), defaults=((),))):
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Problem:
-    where: Where
-    message: str
+class Problem(namedtuple("Problem", ("where", "message"))):
+    __slots__ = ()
 
     def __str__(self) -> str:
         w = self.where

@@ -1,5 +1,5 @@
 """The files values/ holds, and one of them read and checked on its own: what load reads (dashkit/load.py)
-and what a forked reader reads ahead of it (dashkit/readahead.py). Light to import: the reader is forked
+and what a forked reader reads ahead of it (dashkit/helper.py). Light to import: the reader is forked
 right after the build starts, and what it reads with (PyYAML, jsonschema-rs) is imported in it."""
 
 from __future__ import annotations

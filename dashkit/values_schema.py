@@ -27,7 +27,7 @@ def _schema_for(kind: str):
 
 def jsonschema():
     """jsonschema_rs, imported on first use: a build whose values files were read ahead in another process
-    (dashkit/readahead.py) does not import it before it checks the dashboards. Ctrl-C is held meanwhile: it
+    (dashkit/helper.py) does not import it before it checks the dashboards. Ctrl-C is held meanwhile: it
     imports `decimal` from Rust, where a KeyboardInterrupt becomes a panic instead of a quiet exit 130."""
     with interrupts_held():
         import jsonschema_rs

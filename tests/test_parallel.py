@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from processes import build_processes, gone, workers_of
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from fleet import make_fleet  # noqa: E402
@@ -119,35 +120,6 @@ def start_on_two_cores(root: Path, **kwargs) -> subprocess.Popen:
     )
 
 
-def build_processes(pgid: int) -> list[int]:
-    """The processes of a build's process group still alive (zombies aside)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
-
-
-def workers_of(pid: int) -> list[int]:
-    """The build's forked Python children (not promtool)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid and "python" in name:
-                found.append(int(entry))
-    return found
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
 def test_ctrl_c_on_a_build_on_two_cores_is_quiet_and_leaves_no_process(big_fleet):
     """Ctrl-C reaches every process of the terminal's foreground group: the workers ignore it, the build
@@ -209,13 +181,6 @@ def stop_a_worker(proc: subprocess.Popen) -> int | None:
                     return pid
         time.sleep(0.002)
     return None
-
-
-def gone(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except OSError:
-        return True
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
