@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -40,3 +46,33 @@ def gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except OSError:
         return True
+
+
+def ctrl_c_trials(
+    start: Callable[[], subprocess.Popen], written: Callable[[], dict], trials: int, seed: int, latest: float
+) -> list[int]:
+    """Ctrl-C reaches every process of the terminal's foreground group. Each trial starts a build (in a
+    session of its own), waits till its first forked worker runs, then a random moment up to `latest` s, and
+    sends SIGINT to the group: exit 130 (or 0, done first), nothing printed, no process of the group left,
+    `written()` as before. Returns the exit codes."""
+    before = written()
+    rng = random.Random(seed)
+    codes = []
+    for trial in range(trials):
+        proc = start()
+        deadline = time.monotonic() + 30
+        while not workers_of(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)  # until a worker runs: a Ctrl-C before that is the one-process case
+        time.sleep(rng.uniform(0.0, latest))
+        with contextlib.suppress(ProcessLookupError):  # the build may be done already: exit 0 then
+            os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        codes.append(proc.returncode)
+        assert proc.returncode in (0, 130), f"trial {trial}: exit {proc.returncode}: {err}"
+        assert err == "", f"trial {trial}: {err!r}"
+        deadline = time.monotonic() + 10
+        while build_processes(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert build_processes(proc.pid) == [], f"trial {trial}: a worker outlived the build"
+        assert written() == before, f"trial {trial}"
+    return codes

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from processes import build_processes, gone, workers_of
+from processes import ctrl_c_trials, gone, workers_of
 
 LINUX_PROC = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
 TWO = ", built in 2 processes"
@@ -155,26 +155,9 @@ def test_the_helper_killed_at_any_moment_costs_time_not_the_build(project):
 @LINUX_PROC
 def test_ctrl_c_with_the_helper_is_quiet_and_leaves_no_process(project):
     assert run(project, "--no-cache").returncode == 0
-    before = tree(project.path / "out")
-    rng = random.Random(4)
-    codes = []
-    for trial in range(8):
-        proc = start(project, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while not workers_of(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.001)
-        time.sleep(rng.uniform(0.0, 0.15))
-        with contextlib.suppress(ProcessLookupError):  # the build may be done already: exit 0 then
-            os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        codes.append(proc.returncode)
-        assert proc.returncode in (0, 130), f"trial {trial}: exit {proc.returncode}: {err}"
-        assert err == "", f"trial {trial}: {err!r}"
-        deadline = time.monotonic() + 10
-        while build_processes(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert build_processes(proc.pid) == [], f"trial {trial}: the helper outlived the build"
-        assert tree(project.path / "out") == before, f"trial {trial}"
+    codes = ctrl_c_trials(
+        lambda: start(project, start_new_session=True), lambda: tree(project.path / "out"), 8, 4, latest=0.15
+    )
     assert 130 in codes, f"no trial interrupted the build: {codes}"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
 import shutil
 import signal
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from processes import build_processes, gone, workers_of
+from processes import build_processes, ctrl_c_trials, gone, workers_of
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from fleet import make_fleet  # noqa: E402
@@ -125,26 +124,9 @@ def test_ctrl_c_on_a_build_on_two_cores_is_quiet_and_leaves_no_process(big_fleet
     """Ctrl-C reaches every process of the terminal's foreground group: the workers ignore it, the build
     stops them and exits 130 without a word, out/ whole."""
     assert build(big_fleet, "--no-cache").returncode == 0
-    before = written(big_fleet, "out")
-    rng = random.Random(2)
-    codes = []
-    for trial in range(8):
-        proc = start_on_two_cores(big_fleet, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while not workers_of(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)  # until the workers run: a Ctrl-C before that is the one-process case
-        time.sleep(rng.uniform(0.0, 0.3))
-        with contextlib.suppress(ProcessLookupError):  # the build may be done already: exit 0 then
-            os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        codes.append(proc.returncode)
-        assert proc.returncode in (0, 130), f"trial {trial}: exit {proc.returncode}: {err}"
-        assert err == "", f"trial {trial}: {err!r}"
-        deadline = time.monotonic() + 10
-        while build_processes(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert build_processes(proc.pid) == [], f"trial {trial}: a worker outlived the build"
-        assert written(big_fleet, "out") == before, f"trial {trial}"
+    codes = ctrl_c_trials(
+        lambda: start_on_two_cores(big_fleet, start_new_session=True), lambda: written(big_fleet, "out"), 8, 2, 0.3
+    )
     assert 130 in codes, f"no trial interrupted the build: {codes}"
 
 
