@@ -133,7 +133,7 @@ class Templates:
         """The wrapper's values for items (JSON texts), in order. With a helper, every HELPER_SHARE-th item is
         evaluated there while this process evaluates the rest: each item's value depends on that item alone,
         so the values are the same either way. A share the helper cannot give is evaluated here."""
-        if self.helper is None or len(items) < SPLIT_FROM:
+        if self.helper is None or self.helper.failed or len(items) < SPLIT_FROM:
             return self._evaluate(wrapper, items=_array(items))
         to_helper = [HELPER_SHARE[i % len(HELPER_SHARE)] == "h" for i in range(len(items))]
         theirs = [item for item, there in zip(items, to_helper, strict=True) if there]
