@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
     allow(args.jobs)
     # A small build without the cache has a second process: it reads the values files while this one imports
-    # the build's modules, then evaluates half of the Jsonnet (dashkit/helper.py). The cache keeps its own.
+    # the build's modules, then takes a share of the Jsonnet and the schema check (dashkit/helper.py). The
+    # cache keeps parsed files of its own.
     second = helper.start(args.root) if args.check or not args.cache else None
     try:
         return build_and_report(args, out, second)

@@ -30,8 +30,8 @@ _validator = None
 
 
 def prepare() -> None:
-    """Compile the dashboard schema ahead of the check (jsonschema-rs imported for it): the pipeline does it
-    beside rendering, while go-jsonnet evaluates the panels without holding the interpreter."""
+    """Compile the dashboard schema ahead of the check (jsonschema-rs imported for it): a helper process does
+    it while it waits for the schema check's request (dashkit/helper.py)."""
     _dashboard_validator()
 
 

@@ -42,7 +42,7 @@ class Templates:
 
     def __init__(self, templates_dir: Path = TEMPLATES, helper=None):
         self.dir = templates_dir
-        self.helper = helper  # a second process that evaluates half of a large batch (dashkit/helper.py)
+        self.helper = helper  # a second process that evaluates a share of a large batch (dashkit/helper.py)
         self.panels = panel_templates(templates_dir / "panels")
         self._jinja_env = None
         self._compiled: dict[Path, object] = {}
@@ -143,9 +143,14 @@ class Templates:
         )
         try:
             own = iter(self._evaluate(wrapper, items=_array(mine)))
-        finally:
-            text = reply()  # taken even after an error here: the helper's replies come in order
-        given = iter(orjson.loads(text) if text is not None else self._evaluate(wrapper, items=_array(theirs)))
+        except RuntimeError:
+            reply()  # taken all the same: the helper's replies come in order
+            raise
+        text = reply()
+        given = orjson.loads(text) if text is not None else None
+        if not isinstance(given, list) or len(given) != len(theirs):
+            given = self._evaluate(wrapper, items=_array(theirs))
+        given = iter(given)
         return [next(given) if there else next(own) for there in to_helper]
 
     def _evaluate(self, wrapper: str, **arguments: bytes) -> object:

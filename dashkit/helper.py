@@ -1,19 +1,22 @@
 """A small build's second process. Forked as the build starts, it reads, parses and checks the values files
-while the build's process imports its modules, then evaluates half of the panels' Jsonnet beside it. A
-7-dashboard build is mostly start-up and one long go-jsonnet evaluation, on one core of two
-(docs/performance.md).
+while the build's process imports its modules, then evaluates two fifths of the panels' Jsonnet and checks
+the dashboards against the schema beside it. A 7-dashboard build is mostly start-up and one long go-jsonnet
+evaluation, on one core of two (docs/performance.md).
 
 Reading: the helper reads, parses and checks every values file as load does (values_files.parse_checked)
 and sends back each file that had no problem, with the text it read. load takes a file from it only for that
 same text (a file edited meanwhile is read again) and reads every other file itself, so each problem is
-found and reported as without it. Jsonnet: the build's process sends half of a batch's items and evaluates
-the other half itself; the results are the same values in the same places (each item is evaluated on its
-own), and a half the helper cannot give is evaluated in the build's process, which reports any error.
+found and reported as without it. Jsonnet: the build's process sends a share of a batch's items and
+evaluates the rest itself; the results are the same values in the same places (each item is evaluated on
+its own), and a share the helper cannot give is evaluated in the build's process, which reports any error.
+The schema check's errors come back as plain data and become the same problems.
 
-Started only where it pays and is safe: on two cores or more, for fewer service files than a fleet built in
-parts (dashkit/workers.py LARGE_FLEET: those are read and built on every core), for a build without the
-build cache (which keeps parsed files of its own), and before go-jsonnet is loaded (its runtime does not
-survive a fork). Like every worker it ignores Ctrl-C, dies with the build, and is stopped when it ends.
+Started only where it pays and is safe: on two cores or more with one to spare (the load average below the
+cores, or `--jobs 2` asked), for fewer service files than a fleet built in parts (workers.LARGE_FLEET; a
+`--check` of such a fleet reads its files on every core from 64 on), for a build without the build cache
+(which keeps parsed files of its own), and before go-jsonnet is loaded (its runtime does not survive a
+fork). Like every worker it ignores Ctrl-C, dies with the build, and is stopped when it ends; one that
+says nothing for SILENCE seconds (stopped, starved) is given up and its share done here.
 """
 
 from __future__ import annotations
@@ -32,19 +35,23 @@ from .values_files import values_files
 
 Reply = Callable[[], object]  # waits for a request's reply: None when the helper could not give it
 HEADER = struct.Struct("<Q")  # a message's length, before it: marshal data, many messages on one pipe
+# A helper that sends nothing for this long is given up (stopped, say, or starved): the build does its share.
+# Its whole work for the largest fleet it takes is well under a second.
+SILENCE = 10.0
 
 
 def start(root: Path) -> Helper | None:
     """The helper for a build of root, reading its values files already; None where it does not pay or the
     system refuses a process or a pipe."""
-    if workers.processes() < 2:
+    if workers.processes() < 2 or not workers.spare_core():
         return None
     files = values_files(root)
     if sum(kind == "service" for kind, _ in files) >= workers.LARGE_FLEET:
         return None
     pipes: list[tuple[int, int]] = []
     try:
-        pipes = [os.pipe(), os.pipe()]
+        for _ in range(2):
+            pipes.append(os.pipe())
     except OSError:
         _close(*(fd for pipe in pipes for fd in pipe))
         return None
@@ -69,7 +76,7 @@ class Helper:
 
     def done(self) -> bool:
         """Whether the files have come (found() would not wait)."""
-        return self._found is not None or bool(select.select([self.replies], [], [], 0)[0])
+        return self._found is not None or _readable(self.replies, 0)
 
     def found(self) -> dict:
         """(kind, file) -> (its text, its document, the line of each key), waiting for the helper once."""
@@ -130,9 +137,10 @@ class Helper:
         if self.failed:
             return None
         try:
-            return _read(self.replies)
-        except (OSError, ValueError, EOFError, TypeError):
-            self.failed = True
+            return _read(self.replies, SILENCE)
+        except (OSError, ValueError, EOFError, TypeError, TimeoutError):
+            self.failed = True  # dead, stopped or lost: what it has not given, the build does itself
+            self.child.stop()
             return None
 
 
@@ -201,21 +209,32 @@ def _write(fd: int, message) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _read(fd: int):
-    """One message; EOFError when the other side has closed its end."""
-    (size,) = HEADER.unpack(_exactly(fd, HEADER.size))
-    return marshal.loads(_exactly(fd, size))
+def _read(fd: int, silence: float | None = None):
+    """One message; EOFError when the other side has closed its end, TimeoutError after `silence` seconds
+    without a byte."""
+    (size,) = HEADER.unpack(_exactly(fd, HEADER.size, silence))
+    return marshal.loads(_exactly(fd, size, silence))
 
 
-def _exactly(fd: int, size: int) -> bytes:
+def _exactly(fd: int, size: int, silence: float | None) -> bytes:
     parts, left = [], size
     while left:
+        if silence is not None and not _readable(fd, silence):
+            raise TimeoutError
         part = os.read(fd, min(left, 1 << 20))
         if not part:
             raise EOFError
         parts.append(part)
         left -= len(part)
     return b"".join(parts)
+
+
+def _readable(fd: int, seconds: float) -> bool:
+    """Whether fd has something to read (or its end closed) within `seconds`. poll, not select: a build that
+    inherited a thousand open files has descriptors past select's limit."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(seconds * 1000))
 
 
 def _close(*fds: int) -> None:

@@ -111,7 +111,7 @@ def build(root: Path, helper: Helper | None = None) -> Build:
     values, rules = staged.values, staged.rules
     runbook_text = runbooks(rules.alerts) if rules else ""
     services = {d.job: d.port for d in values.dashboards if d.kind == "service"}
-    built = Build(
+    return Build(
         staged.files,
         staged.dashboards,
         metric_reference(values.catalog, staged.usage) + "\n",
@@ -123,9 +123,8 @@ def build(root: Path, helper: Helper | None = None) -> Build:
         values.scenarios,
         values.scenarios_src,
         staged.tree,
+        2 if helper is not None and helper.helped() else 1,
     )
-    built.processes = 2 if helper is not None and helper.helped() else 1
-    return built
 
 
 def stages(
@@ -142,7 +141,7 @@ def stages(
     For the build cache (dashkit/incremental.py): only, the service files to build (all when None);
     elsewhere, the other services as the cache has them, for the overview; overview, the overview as the
     cache has it (what alerts link to), which is then not built again; parsed, values files parsed before;
-    helper, a second process for half of the Jsonnet (dashkit/helper.py).
+    helper, a second process for a share of the Jsonnet and the schema check (dashkit/helper.py).
     The checks that must see every service (metrics on no panel) run only on a whole build."""
     values, problems = load(root, only, elsewhere, overview=overview is None, parsed=parsed)
     if values is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .problems import Problem, Source  # with dataclasses: imported before the reader forks, as both need them
+from .problems import Problem, Source  # imported before the helper forks: both processes need them
 
 # (schema kind, file) of the files every build reads; values/scenarios.yaml is optional.
 SHARED = (

@@ -34,6 +34,17 @@ def processes() -> int:
     return 1 if "_gojsonnet" in sys.modules else cores()
 
 
+def spare_core() -> bool:
+    """Whether a second process would find a core of its own: asked for (--jobs), or the load average below
+    the cores (on a machine busy on every core, a helper only slows the build down)."""
+    if _allowed is not None:
+        return _allowed >= 2
+    try:
+        return os.getloadavg()[0] < cores()
+    except OSError:
+        return True
+
+
 def cores() -> int:
     """How many cores the work at hand may take: the cores this process may run on (or --jobs), one while it
     shares them with the siblings of a forked map."""

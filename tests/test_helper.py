@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -19,6 +20,9 @@ from pathlib import Path
 
 import pytest
 from processes import ctrl_c_trials, gone, workers_of
+
+from dashkit import helper, workers
+from dashkit.helper import SILENCE
 
 LINUX_PROC = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
 TWO = ", built in 2 processes"
@@ -219,3 +223,97 @@ def test_a_file_edited_after_the_helper_read_it_is_built_as_it_is_now(project):
     found = json.loads(done.stdout)
     assert found["processes"] == 2  # the other files came from the helper
     assert "Edited meanwhile" in found["titles"]
+
+
+@LINUX_PROC
+def test_a_helper_that_never_answers_is_given_up_and_the_build_succeeds(project):
+    """A helper stopped (SIGSTOP) before it sends a thing: after SILENCE seconds without a word the build does
+    its work itself, writes what one process writes, and the stopped helper does not outlive it."""
+    assert run(project, "--no-cache", "--jobs", "1", out="one").returncode == 0
+    proc = start(project, start_new_session=True)
+    stopped = None
+    try:
+        deadline = time.monotonic() + 30
+        while stopped is None and proc.poll() is None and time.monotonic() < deadline:
+            for pid in workers_of(proc.pid):
+                os.kill(pid, signal.SIGSTOP)
+                stopped = pid
+        assert stopped is not None, "the build finished before its helper could be stopped"
+        out, err = proc.communicate(timeout=SILENCE + 60)
+        assert proc.returncode == 0, err
+        assert err == ""
+        assert tree(project.path / "out") == tree(project.path / "one")
+        deadline = time.monotonic() + 10
+        while not gone(stopped) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gone(stopped)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_build_that_inherited_a_thousand_open_files_still_has_its_helper(project):
+    """Descriptors past 1024 (a shell or CI runner with a high `ulimit -n` and many open files): the helper's
+    pipes land there, and waiting on them must still work (poll, not select)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the hard limit on open files ({hard}) is below 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    opened = []
+    try:
+        while not opened or opened[-1] < 1040:
+            opened.append(os.open(os.devnull, os.O_RDONLY))
+        done = subprocess.run(
+            [sys.executable, "build.py", "--no-cache", "--jobs", "2", "--out", "two"],
+            cwd=project.path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            pass_fds=range(3, opened[-1] + 1),  # every descriptor below is taken: the build's own land above
+        )
+    finally:
+        for fd in opened:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert done.returncode == 0, done.stderr
+    assert TWO in done.stdout
+    assert run(project, "--no-cache", "--jobs", "1", out="one").returncode == 0
+    assert tree(project.path / "two") == tree(project.path / "one")
+
+
+def test_a_pipe_the_system_refuses_leaves_no_descriptor_open_mocked(project, monkeypatch):
+    """os.pipe mocked to fail on its second call (the machine cannot safely be run out of descriptors): no
+    helper, and the first pipe is closed again."""
+    monkeypatch.setattr(workers, "processes", lambda: 2)  # this process may have loaded go-jsonnet already
+    monkeypatch.setattr(workers, "spare_core", lambda: True)
+    real_pipe, calls = os.pipe, []
+
+    def pipe():
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(24, "Too many open files")
+        return real_pipe()
+
+    monkeypatch.setattr(os, "pipe", pipe)
+    before = set(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").exists() else None
+    assert helper.start(project.path) is None
+    assert len(calls) == 2
+    if before is not None:
+        assert set(os.listdir("/proc/self/fd")) <= before
+
+
+def test_no_helper_when_every_core_is_busy_unless_asked_mocked(monkeypatch):
+    """os.getloadavg mocked (a machine cannot be made busy on cue): at a load of the cores or more a second
+    process would only wait for a core, so the build does without it; `--jobs 2` still asks for it."""
+    monkeypatch.setattr(workers, "cores", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.5, 2.0, 1.0))
+    monkeypatch.setattr(workers, "_allowed", None)
+    assert not workers.spare_core()
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    assert workers.spare_core()
+    monkeypatch.setattr(os, "getloadavg", lambda: (8.0, 8.0, 8.0))
+    workers.allow(2)
+    try:
+        assert workers.spare_core()
+    finally:
+        workers.allow(None)
