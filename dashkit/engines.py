@@ -229,9 +229,7 @@ def warm_up_jsonnet() -> None:
     """Load go-jsonnet and run one trivial evaluation: its first evaluation in a process costs ~5 ms more
     than the next (the Go runtime's set-up). For a process that would otherwise wait (a build whose values
     files are read ahead); a process that loaded it forks no more (dashkit/workers.py)."""
-    import _gojsonnet
-
-    _gojsonnet.evaluate_snippet("<warm-up>", "{}")
+    evaluate_text("<warm-up>", "{}", {}, [])
 
 
 def _import(templates_dir: Path, path: Path) -> str:

@@ -76,3 +76,25 @@ def ctrl_c_trials(
         assert build_processes(proc.pid) == [], f"trial {trial}: a worker outlived the build"
         assert written() == before, f"trial {trial}"
     return codes
+
+
+def stop_a_worker(proc: subprocess.Popen) -> int | None:
+    """A worker of the build, once it is under way (its output already pointed away from the caller's),
+    stopped (SIGSTOP) so it can neither finish nor exit by itself; None if the build got done first."""
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        for pid in workers_of(proc.pid):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/fd/1") == os.devnull:
+                    os.kill(pid, signal.SIGSTOP)
+                    return pid
+        time.sleep(0.002)
+    return None
+
+
+def ended(pid: int, within: float = 10) -> bool:
+    """Whether the process is gone (or a zombie) within `within` seconds."""
+    deadline = time.monotonic() + within
+    while not gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return gone(pid)

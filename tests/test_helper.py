@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from processes import ctrl_c_trials, gone, workers_of
+from processes import ctrl_c_trials, ended, stop_a_worker, workers_of
 
 from dashkit import helper, workers
 from dashkit.helper import SILENCE
@@ -170,23 +170,15 @@ def test_sigterm_ends_the_build_and_a_stopped_helper_quietly(project):
     """A helper that can neither answer nor exit by itself (SIGSTOP): SIGTERM to the build still ends both,
     exit 143, nothing printed."""
     proc = start(project, start_new_session=True)
-    helper = None
     try:
-        deadline = time.monotonic() + 30
-        while helper is None and proc.poll() is None and time.monotonic() < deadline:
-            for pid in workers_of(proc.pid):
-                os.kill(pid, signal.SIGSTOP)
-                helper = pid
+        helper = stop_a_worker(proc)
         assert helper is not None, "the build finished before its helper could be stopped"
         time.sleep(0.3)  # the build is waiting on it by now
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 128 + signal.SIGTERM, err
         assert err == ""
-        deadline = time.monotonic() + 10
-        while not gone(helper) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert gone(helper)
+        assert ended(helper)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -231,22 +223,14 @@ def test_a_helper_that_never_answers_is_given_up_and_the_build_succeeds(project)
     its work itself, writes what one process writes, and the stopped helper does not outlive it."""
     assert run(project, "--no-cache", "--jobs", "1", out="one").returncode == 0
     proc = start(project, start_new_session=True)
-    stopped = None
     try:
-        deadline = time.monotonic() + 30
-        while stopped is None and proc.poll() is None and time.monotonic() < deadline:
-            for pid in workers_of(proc.pid):
-                os.kill(pid, signal.SIGSTOP)
-                stopped = pid
+        stopped = stop_a_worker(proc)
         assert stopped is not None, "the build finished before its helper could be stopped"
         out, err = proc.communicate(timeout=SILENCE + 60)
         assert proc.returncode == 0, err
         assert err == ""
         assert tree(project.path / "out") == tree(project.path / "one")
-        deadline = time.monotonic() + 10
-        while not gone(stopped) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert gone(stopped)
+        assert ended(stopped)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)

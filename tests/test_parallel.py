@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from processes import build_processes, ctrl_c_trials, gone, workers_of
+from processes import build_processes, ctrl_c_trials, ended, gone, stop_a_worker, workers_of
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from fleet import make_fleet  # noqa: E402
@@ -151,20 +151,6 @@ def test_a_worker_killed_midway_costs_time_not_the_build(big_fleet):
     assert written(big_fleet, "out") == expected
 
 
-def stop_a_worker(proc: subprocess.Popen) -> int | None:
-    """A worker of the build, once it is under way (its output already pointed away from the caller's),
-    stopped (SIGSTOP) so it can neither finish nor exit by itself; None if the build got done first."""
-    deadline = time.monotonic() + 30
-    while proc.poll() is None and time.monotonic() < deadline:
-        for pid in workers_of(proc.pid):
-            with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{pid}/fd/1") == os.devnull:
-                    os.kill(pid, signal.SIGSTOP)
-                    return pid
-        time.sleep(0.002)
-    return None
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
 def test_sigterm_ends_the_build_and_its_workers_quietly(big_fleet):
     """`kill` or `timeout` sends SIGTERM to the build alone: it stops its workers (here one that would
@@ -197,10 +183,7 @@ def test_workers_of_a_killed_build_end_with_it(big_fleet):
         assert worker is not None, "the build finished before a worker could be stopped"
         proc.kill()
         proc.communicate(timeout=60)
-        deadline = time.monotonic() + 10
-        while not gone(worker) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert gone(worker), "a worker outlived the killed build"
+        assert ended(worker), "a worker outlived the killed build"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
