@@ -55,8 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     # A small build without the cache has a second process: it reads the values files while this one imports
     # the build's modules, then takes a share of the Jsonnet and the schema check (dashkit/helper.py). The
     # cache keeps parsed files of its own.
-    second = helper.start(args.root) if args.check or not args.cache else None
+    from dashkit.interrupts import interrupts_held
+
+    second = None
     try:
+        with interrupts_held():  # a SIGTERM just after the fork lands once the helper is known, to be stopped
+            second = helper.start(args.root) if args.check or not args.cache else None
         return build_and_report(args, out, second)
     finally:
         if second is not None:

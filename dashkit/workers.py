@@ -16,6 +16,8 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 
+from .interrupts import interrupts_held
+
 LARGE_FLEET = 48  # service files from which a build is made in parts on every core (measured: incremental.py)
 MAX_CORES = 4  # a guess, not a measurement (this machine has 2 cores): gathering in one process bounds the gain
 _share: int | None = None  # while a forked map runs: the cores this process may use of its own
@@ -138,10 +140,14 @@ def forked_map(function: Callable, chunks: list) -> list | None:
     children: list[Child] = []
     try:
         for chunk in chunks[1:]:
-            child = start(function, chunk)
+            # A Ctrl-C or SIGTERM just after the fork would leave the new child unknown to the finally below:
+            # it lands once the child is on the list.
+            with interrupts_held():
+                child = start(function, chunk)
+                if child is not None:
+                    children.append(child)
             if child is None:
                 return None
-            children.append(child)
         with _sharing():
             _siblings = children
             try:
