@@ -24,6 +24,7 @@ build runs without the cache and reports: the cache never changes what a build s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -34,7 +35,18 @@ from typing import NamedTuple
 from .cache import Parsed, Store, code_key, data_digest, digest, inputs_key, plain_bytes, store_for
 from .values_files import service_files
 from .workers import LARGE_FLEET, forked_map, processes, siblings_failed
-from .write import FILE_MODE, Kept, YamlPart, file_id, serialise_yaml, write_output
+from .write import (
+    FILE_MODE,
+    Kept,
+    Spilled,
+    YamlPart,
+    file_id,
+    serialise_yaml,
+    spill,
+    spill_folder,
+    spill_yaml,
+    write_output,
+)
 
 # Kinds of entries in the cache: the top's part, the overview as alerts link to it, details by their hash
 # (read only when a file made from them changes), the generated docs and verdicts by the key of their
@@ -86,23 +98,27 @@ def build_and_write_incremental(root: Path, out: Path, label: str, store: Store 
         head = known.get(key)
         if head is not None and keepable(real_out, head, index):
             cached[rel] = head
-    for _ in range(2):  # a second round builds the parts whose details turned out to be missing
-        built = parts_of(root, keys, cached, inputs, store, parsed, real_out, index)
-        if built is None:
-            return None
-        parts, top, used = built
-        details = Details(store, parts, top)
-        try:
-            if not whole_tree_clean(store, inputs, parts, top, details):
+    with contextlib.ExitStack() as stack:
+        # The shares of a large build write their dashboards beside out/ as they make them (write.Spilled).
+        parallel = len(keys) - len(cached) >= PARALLEL_FROM and processes() > 1
+        spilled = stack.enter_context(spill_folder(real_out)) if parallel else None
+        for _ in range(2):  # a second round builds the parts whose details turned out to be missing
+            built = parts_of(root, keys, cached, inputs, store, parsed, real_out, index, spilled)
+            if built is None:
                 return None
-            files, identities = out_files(inputs, parts, top, details, real_out, index)
-            docs = generated_docs(root, store, inputs, parts, top, details)
-            break
-        except MissingDetails as missing:
-            cached = {rel: head for rel, head in cached.items() if rel not in missing.rels}
-    else:
-        return None
-    written = write_output(out, files, docs, root, label=label)
+            parts, top, used = built
+            details = Details(store, parts, top)
+            try:
+                if not whole_tree_clean(store, inputs, parts, top, details):
+                    return None
+                files, identities = out_files(inputs, parts, top, details, real_out, index, spilled)
+                docs = generated_docs(root, store, inputs, parts, top, details)
+                break
+            except MissingDetails as missing:
+                cached = {rel: head for rel, head in cached.items() if rel not in missing.rels}
+        else:
+            return None
+        written = write_output(out, files, docs, root, label=label)
     heads = {keys[rel]: part.head for rel, part in parts.items()}
     keep = {TOP: sorted(store.used.get(TOP, ())), LINKS: [inputs], DOC: sorted(store.used.get(DOC, ()))}
     files_index = {rel: [identities[rel], list(written[rel])] for rel in written}
@@ -167,6 +183,7 @@ def parts_of(
     parsed: Parsed,
     out: Path,
     index: dict,
+    spilled: str | None = None,
 ) -> tuple[dict[str, Part], Part, int] | None:
     """Every service's part, and the top's: from the cache, or built now (and kept); and how many processes
     built them. None on any problem.
@@ -174,11 +191,12 @@ def parts_of(
     The services missing are built without the overview when the cache knows it as alerts link to it
     (its titles and ids depend on the inputs alone); the top is built when the services' facts changed.
     With nothing cached, the stages run as in a whole build, on the same files (promtool's verdict on
-    them is the same entry of .cache/promtool)."""
+    them is the same entry of .cache/promtool). With `spilled` (a folder beside out/), services built on
+    every core have their dashboard there (write.Spilled), not in memory."""
     fresh, top, used = {}, None, 1
     missing = [rel for rel in keys if rel not in cached]
     if missing:
-        built = build_missing(root, missing, cached, parsed, store.get(LINKS, inputs) if cached else None)
+        built = build_missing(root, missing, cached, parsed, store.get(LINKS, inputs) if cached else None, spilled)
         if built is None:
             return None
         fresh, top, links, used = built
@@ -202,12 +220,17 @@ def parts_of(
     return parts, top, used
 
 
-BATCH = 128  # services a process builds at a time: 1,000 services peak at 243 MiB, not 338, no slower
+BATCH = 64  # services a process builds at a time (1,000 services: 64 peak at 133 MiB, 128 at 153, 8 % sooner)
 PARALLEL_FROM = LARGE_FLEET  # services to build; below this a second process costs more than it saves (measured)
 
 
 def build_missing(
-    root: Path, missing: list[str], cached: dict[str, dict], parsed: Parsed, links: dict | None
+    root: Path,
+    missing: list[str],
+    cached: dict[str, dict],
+    parsed: Parsed,
+    links: dict | None,
+    spilled: str | None = None,
 ) -> tuple[dict[str, Part], Part | None, dict | None, int] | None:
     """build_parts for the services missing, and how many processes built them: many services are built on
     every core, in shares side by side.
@@ -219,16 +242,23 @@ def build_missing(
         built = build_parts(root, missing, cached, parsed, links)
         return None if built is None else (*built, 1)
     chunks = [missing[i::share] for i in range(share)]
-    results = forked_map(partial(_share_of, root, parsed, links), chunks)
+    results = forked_map(partial(_share_of, root, parsed, links, spilled), chunks)
     if results is None or any(result is None for result in results):
         return None
-    fresh = {rel: Part(*part) for result in results for rel, part in result[0].items()}
+    fresh = {
+        rel: Part(head, detail, text if spilled is None else Spilled(text))
+        for result in results
+        for rel, (head, detail, text) in result[0].items()
+    }
     return fresh, None, results[0][1], share
 
 
-def _share_of(root: Path, parsed: Parsed, links: dict | None, only: list[str]) -> tuple[dict, dict] | None:
+def _share_of(
+    root: Path, parsed: Parsed, links: dict | None, spilled: str | None, only: list[str]
+) -> tuple[dict, dict] | None:
     """One process's share of build_missing, as plain data: its parts, and the overview's links. Built a
-    batch of services at a time, so what the stages hold of a batch is let go once its parts are made."""
+    batch of services at a time, so what the stages hold of a batch is let go once its parts are made; with
+    `spilled`, each dashboard is written there and its part holds that file's path instead of its text."""
     fresh = {}
     for start in range(0, len(only), BATCH):
         if siblings_failed():  # another share found a problem: the build runs in one process anyway
@@ -238,7 +268,13 @@ def _share_of(root: Path, parsed: Parsed, links: dict | None, only: list[str]) -
             return None
         parts, _, made = built
         links = links if links is not None else made  # later batches leave the overview out
-        fresh.update((rel, tuple(part)) for rel, part in parts.items())
+        for rel, part in parts.items():
+            if spilled is not None:
+                try:
+                    part = part._replace(text=spill(spilled, part.head["path"], part.text))
+                except OSError:  # a full disk, say: the whole build runs and says so
+                    return None
+            fresh[rel] = tuple(part)
     return fresh, links
 
 
@@ -415,9 +451,10 @@ def whole_tree_clean(store: Store, inputs: str, parts: dict[str, Part], top: Par
 
 
 def out_files(
-    inputs: str, parts: dict[str, Part], top: Part, details: Details, out: Path, index: dict
+    inputs: str, parts: dict[str, Part], top: Part, details: Details, out: Path, index: dict, spilled: str | None
 ) -> tuple[dict, dict[str, str]]:
-    """out/'s files (text, or Kept: unchanged in out/), and what each holds (for the next build's Kept)."""
+    """out/'s files (text, Kept: unchanged in out/, or Spilled: written beside it), and what each holds (for
+    the next build's Kept). With `spilled`, the joined rule files are written there as they are joined."""
     files: dict = {}
     identities: dict[str, str] = {}
 
@@ -432,14 +469,21 @@ def out_files(
     hashes = [part.head["alerts"] for part in [*parts.values(), top]]
     for i, (rel, shell) in enumerate(top.head["shells"].items()):  # the Prometheus alert file, Grafana's
         identity = digest(inputs, rel, data_digest(shell), *hashes)  # inputs: the code that joins them too
-        place(rel, identity, lambda s=shell, i=i: joined(s, details, i))
+        place(rel, identity, lambda r=rel, s=shell, i=i: joined(r, s, details, i, spilled))
     return files, identities
 
 
-def joined(shell: dict, details: Details, i: int) -> str:
-    """A rule file from its groups, as serialise_yaml writes the whole document."""
-    groups = [YamlPart(pair[i]) for pair in details.of("groups") if pair is not None]
-    return serialise_yaml({**shell, "groups": groups})
+def joined(rel: str, shell: dict, details: Details, i: int, spilled: str | None) -> str | Spilled:
+    """A rule file from its groups, as serialise_yaml writes the whole document (written out when spilled)."""
+    pairs = details.of("groups")
+
+    def groups():
+        return (YamlPart(pair[i]) for pair in pairs if pair is not None)
+
+    if spilled is not None:
+        with contextlib.suppress(OSError):  # else made here, and the write says what is wrong (a full disk, say)
+            return Spilled(spill_yaml(spilled, rel, shell, "groups", groups()))
+    return serialise_yaml({**shell, "groups": list(groups())})
 
 
 def generated_docs(

@@ -49,7 +49,7 @@ def gone(pid: int) -> bool:
 
 
 def ctrl_c_trials(
-    start: Callable[[], subprocess.Popen], written: Callable[[], dict], trials: int, seed: int, latest: float
+    start: Callable[[], subprocess.Popen], written: Callable[[], object], trials: int, seed: int, latest: float
 ) -> list[int]:
     """Ctrl-C reaches every process of the terminal's foreground group. Each trial starts a build (in a
     session of its own), waits till its first forked worker runs, then a random moment up to `latest` s, and

@@ -219,3 +219,22 @@ def test_rule_and_provisioning_yaml_reads_back_as_written(document):
     from dashkit.write import serialise_yaml
 
     assert yaml.safe_load(serialise_yaml(document)) == document
+
+
+@settings(max_examples=max(EXAMPLES, 200), deadline=None, derandomize=True)
+@given(
+    shell=st.dictionaries(yaml_keys, yaml_values, max_size=4),
+    groups=st.lists(st.dictionaries(yaml_keys, yaml_values, min_size=1, max_size=4), max_size=4),
+    at=st.integers(0, 4),
+)
+def test_a_rule_file_joined_group_by_group_on_disk_is_the_one_written_whole(tmp_path_factory, shell, groups, at):
+    """A large build writes its joined rule files a group at a time beside out/ (write.spill_yaml): the bytes
+    are serialise_yaml's of the whole document, wherever the groups' key sits among the others."""
+    from dashkit.write import YamlPart, serialise_yaml, spill_yaml, yaml_item
+
+    items = list(shell.items())
+    shell = dict([*items[:at], ("groups", []), *items[at:]])
+    parts = [yaml_item(group, 2) for group in groups]
+    path = spill_yaml(str(tmp_path_factory.mktemp("spill")), "rules/x.yaml", shell, "groups", iter(parts))
+    whole = serialise_yaml({**shell, "groups": [YamlPart(part) for part in parts]})
+    assert Path(path).read_bytes() == whole.encode("utf-8")

@@ -64,6 +64,11 @@ def written(root: Path, out: str) -> tuple[dict, dict]:
     return tree(root / out), {name: (root / "docs" / name).read_bytes() for name in ("metrics.md", "runbooks.md")}
 
 
+def beside(root: Path, out: str = "out") -> list[str]:
+    """The spill folders beside out/: a build's own, while it runs."""
+    return sorted(p.name for p in root.glob(f".{out}.parts-*"))
+
+
 def test_a_large_fleet_built_on_two_cores_is_byte_for_byte_the_one_built_in_one_process(fleet):
     one = build(fleet, "--no-cache", "--jobs", "1", out="one")
     assert one.returncode == 0, one.stderr
@@ -125,7 +130,11 @@ def test_ctrl_c_on_a_build_on_two_cores_is_quiet_and_leaves_no_process(big_fleet
     stops them and exits 130 without a word, out/ whole."""
     assert build(big_fleet, "--no-cache").returncode == 0
     codes = ctrl_c_trials(
-        lambda: start_on_two_cores(big_fleet, start_new_session=True), lambda: written(big_fleet, "out"), 8, 2, 0.3
+        lambda: start_on_two_cores(big_fleet, start_new_session=True),
+        lambda: (written(big_fleet, "out"), beside(big_fleet)),  # and no folder left beside out/
+        8,
+        2,
+        0.3,
     )
     assert 130 in codes, f"no trial interrupted the build: {codes}"
 
@@ -168,15 +177,22 @@ def test_sigterm_ends_the_build_and_its_workers_quietly(big_fleet):
         assert gone(worker)
         assert build_processes(proc.pid) == []
         assert written(big_fleet, "out") == before
+        assert beside(big_fleet) == []
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
-def test_workers_of_a_killed_build_end_with_it(big_fleet):
+def test_workers_of_a_killed_build_end_with_it_and_the_next_build_clears_what_it_left(big_fleet):
     """A build killed outright (SIGKILL: the OOM killer, a CI runner's hard stop) runs no code of its own:
-    its workers end with it rather than build on, holding the caller's output open."""
+    its workers end with it rather than build on, holding the caller's output open. The folder its shares
+    wrote beside out/ stays until the next build that writes out/ removes it; a folder a live build holds
+    (another build of the same out/, still making its parts) is not touched."""
+    from dashkit.write import spill_folder
+
+    assert build(big_fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
+    expected = written(big_fleet, "one")
     proc = start_on_two_cores(big_fleet, start_new_session=True)
     worker = stop_a_worker(proc)
     try:
@@ -187,6 +203,14 @@ def test_workers_of_a_killed_build_end_with_it(big_fleet):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+    dead = beside(big_fleet)
+    assert len(dead) == 1, dead
+    with spill_folder(big_fleet / "out") as live:  # held as a running build holds its own
+        done = build(big_fleet, "--no-cache", "--jobs", "2")
+        assert done.returncode == 0, done.stderr
+        assert beside(big_fleet) == [Path(live).name]
+    assert beside(big_fleet) == []
+    assert written(big_fleet, "out") == expected
 
 
 def test_a_fork_refused_by_the_system_builds_in_one_process_mocked(fleet, monkeypatch):
@@ -211,3 +235,41 @@ def test_a_fork_refused_by_the_system_builds_in_one_process_mocked(fleet, monkey
     result = build_and_write(fleet, fleet / "one", cache=False)
     assert result.processes == 1
     assert written(fleet, "one") == expected
+
+
+def test_a_large_build_leaves_nothing_beside_out_whatever_its_end(fleet):
+    """The shares write each dashboard beside out/ as they make it, so no process holds them all; a build
+    that succeeds, finds a problem, or is run again after an edit leaves no such folder behind."""
+    assert build(fleet, "--no-cache", "--jobs", "2").returncode == 0
+    assert beside(fleet) == []
+    assert build(fleet, "--jobs", "2").returncode == 0  # the cache's path spills too
+    assert beside(fleet) == []
+    service = sorted((fleet / "values" / "services").glob("*.yaml"))[-1]
+    service.write_text(service.read_text(encoding="utf-8").replace("port: ", "port: x", 1), encoding="utf-8")
+    assert build(fleet, "--no-cache", "--jobs", "2").returncode == 1
+    assert beside(fleet) == []
+
+
+@pytest.mark.parametrize("step", ["spill", "spill_yaml"])
+def test_a_share_that_cannot_write_beside_out_costs_time_not_the_build_mocked(fleet, step):
+    """A full disk (ENOSPC, mocked: this machine's disks cannot be filled safely) while a share writes a
+    dashboard, or while the rule files are joined, beside out/: the build is made in one process and writes
+    the same files; nothing is left beside out/."""
+    assert build(fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
+    expected = written(fleet, "one")
+    full = (
+        "import errno, runpy, sys\n"
+        "import dashkit.incremental as incremental\n"
+        "def full(*args):\n"
+        "    raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        f"incremental.{step} = full\n"
+        "sys.argv = ['build.py', '--no-cache', '--jobs', '2', '--out', 'two']\n"
+        "runpy.run_path('build.py', run_name='__main__')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", full], cwd=fleet, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    # A dashboard not written: the build ran again in one process; a rule file: joined in memory instead.
+    assert ("built in 2 processes" in done.stdout) == (step == "spill_yaml"), done.stdout
+    assert written(fleet, "two") == expected
+    assert beside(fleet, "two") == []
