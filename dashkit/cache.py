@@ -43,6 +43,8 @@ def data_digest(value) -> str:
 class Store:
     """Entries by kind and key. get() returns None for anything missing or not whole; put() never fails the build."""
 
+    lasting = True  # entries outlive the build (MemoryStore's do not)
+
     def __init__(self, folder: Path):
         self.dir = Path(folder)
         self.used: dict[str, set[str]] = {}  # kind -> the keys this build read or wrote
@@ -102,6 +104,8 @@ class MemoryStore(Store):
     """A store this process alone holds, gone when it ends: `--no-cache` builds a large fleet in parts on
     every core (dashkit/workers.py) without reading or writing .cache/build/. Values are kept as put, not
     copied: nothing changes a value after putting it or once it is read."""
+
+    lasting = False
 
     def __init__(self):
         super().__init__(Path("<memory>"))

@@ -132,14 +132,15 @@ def start(function: Callable, argument) -> Child | None:
     return Child(pid, read_end)
 
 
-def forked_map(function: Callable, chunks: list) -> list | None:
-    """[function(chunk) for chunk in chunks]: the first chunk in this process, each other one in a child
+def forked_map(function: Callable, chunks: list, here: bool = True) -> list | None:
+    """[function(chunk) for chunk in chunks]: the first chunk in this process (unless not `here`: then every
+    chunk in a child, and this process only waits, holding none of their work), each other one in a child
     forked for it (start). None as soon as any chunk gives None or a child fails: the others are stopped,
     not waited for. A long function may ask siblings_failed() between its steps, to give up early too."""
     global _siblings
     children: list[Child] = []
     try:
-        for chunk in chunks[1:]:
+        for chunk in chunks[1:] if here else chunks:
             # A Ctrl-C or SIGTERM just after the fork would leave the new child unknown to the finally below:
             # it lands once the child is on the list.
             with interrupts_held():
@@ -148,6 +149,8 @@ def forked_map(function: Callable, chunks: list) -> list | None:
                     children.append(child)
             if child is None:
                 return None
+        if not here:
+            return _gathered(children)
         with _sharing():
             _siblings = children
             try:
@@ -166,6 +169,23 @@ def forked_map(function: Callable, chunks: list) -> list | None:
     finally:
         for child in children:  # a failure or Ctrl-C here: the children's work is of no use
             child.stop()
+
+
+def _gathered(children: list[Child]) -> list | None:
+    """Each child's result in their order, taken as each one ends: None at the first that fails."""
+    import select
+
+    results: dict[Child, object] = {}
+    while len(results) < len(children):
+        poller = select.poll()  # not select: a build may hold descriptors past 1024
+        waiting = {child.read_end: child for child in children if child not in results}
+        for fd in waiting:
+            poller.register(fd, select.POLLIN)
+        for fd, _ in poller.poll():
+            result = results[waiting[fd]] = waiting[fd].result()  # readable: its result or its end
+            if result is None:
+                return None
+    return [results[child] for child in children]
 
 
 _siblings: list[Child] = []  # while this process does its own chunk: forked_map's children

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import marshal
 import os
 import re
 import shutil
@@ -399,11 +400,49 @@ def spill(folder: str, rel: str, text: str) -> str:
     """Write one file of the tree into the spill folder (named by a hash of its path in out/); its path there."""
     import hashlib  # only a large build spills
 
-    path = f"{folder}/{hashlib.sha256(rel.encode('utf-8')).hexdigest()[:32]}"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)  # made again (a second round of incremental.parts_of)
+    path = _spill_path(folder, hashlib.sha256(rel.encode("utf-8")).hexdigest()[:32])
     _write_new(path, text.encode("utf-8"))
     return path
+
+
+def _spill_path(folder: str, name: str) -> str:
+    path = f"{folder}/{name}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)  # made again (a second round of incremental.parts_of)
+    return path
+
+
+def spill_data(folder: str, name: str, value) -> str:
+    """Plain data (marshal) written into the spill folder; its path there."""
+    path = _spill_path(folder, name)
+    _write_new(path, marshal.dumps(value))
+    return path
+
+
+def unspill(path: str):
+    """What spill_data wrote (marshal runs no code)."""
+    with open(path, "rb") as f:
+        return marshal.loads(f.read())
+
+
+def spill_texts(folder: str, name: str, texts: list[str]) -> list[list]:
+    """Texts written one after another into one file of the spill folder; where each is ([path, start, size])."""
+    data = [text.encode("utf-8") for text in texts]
+    path = _spill_path(folder, name)
+    _write_new(path, b"".join(data))
+    places, start = [], 0
+    for piece in data:
+        places.append([path, start, len(piece)])
+        start += len(piece)
+    return places
+
+
+def spilled_text(place: list) -> str:
+    """A text spill_texts wrote, read back."""
+    path, start, size = place
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read(size).decode("utf-8")
 
 
 _ITEMS = "\0items\0"  # never in serialise_yaml's output: a NUL in a value is written escaped

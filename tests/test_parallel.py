@@ -91,6 +91,20 @@ def test_a_large_fleet_built_on_two_cores_is_byte_for_byte_the_one_built_in_one_
     assert build(fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
     one_tree = written(fleet, "one")
     assert written(fleet, "two") == one_tree
+    # Then one service's alert levels edited: the rule files are joined again, the other services' groups
+    # taken from what the shares kept in the cache.
+    overriding = [
+        p for p in sorted((fleet / "values" / "services").glob("*.yaml")) if "\nthresholds:\n" in p.read_text()
+    ]
+    assert overriding, "no service file sets its own alert levels (thresholds:)"
+    head, levels = overriding[0].read_text(encoding="utf-8").split("\nthresholds:\n", 1)
+    levels = re.sub(r"critical: (\d+)", lambda m: f"critical: {int(m[1]) + 5}", levels, count=1)
+    overriding[0].write_text(f"{head}\nthresholds:\n{levels}", encoding="utf-8")
+    edited = build(fleet, "--jobs", "2", out="two")
+    assert edited.returncode == 0 and "processes" not in edited.stdout, edited.stdout + edited.stderr
+    assert build(fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
+    one_tree = written(fleet, "one")
+    assert written(fleet, "two") == one_tree
     # More processes than cores is allowed, as many as there is work for: the same output again.
     three = build(fleet, "--no-cache", "--jobs", "3", out="three")
     used = re.search(r"built in (\d+) processes", three.stdout)
@@ -250,7 +264,7 @@ def test_a_large_build_leaves_nothing_beside_out_whatever_its_end(fleet):
     assert beside(fleet) == []
 
 
-@pytest.mark.parametrize("step", ["spill", "spill_yaml"])
+@pytest.mark.parametrize("step", ["spill", "spill_data", "spill_yaml"])
 def test_a_share_that_cannot_write_beside_out_costs_time_not_the_build_mocked(fleet, step):
     """A full disk (ENOSPC, mocked: this machine's disks cannot be filled safely) while a share writes a
     dashboard, or while the rule files are joined, beside out/: the build is made in one process and writes
