@@ -35,6 +35,14 @@ def prepare() -> None:
     _dashboard_validator()
 
 
+def forget() -> None:
+    """Let go of what the check keeps of the queries it has seen: a process building a large fleet a batch of
+    services at a time calls it between batches, which share little (1,000 services: 107 -> 90 MiB)."""
+    _substituted.cache_clear()
+    _refused_regex.cache_clear()
+    promql.forget()
+
+
 def _dashboard_validator():
     global _validator
     if _validator is None:

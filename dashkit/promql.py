@@ -133,6 +133,11 @@ def parse(expr: str):
     return ast
 
 
+def forget() -> None:
+    """Let go of the parsed queries (a large build's next batch of services asks mostly its own)."""
+    _parse.cache_clear()
+
+
 @functools.lru_cache(maxsize=1 << 16)  # a 1,000-service build has ~27,000 distinct queries, each asked 2-3 times
 def _parse(expr: str):
     """(ast, None) or (None, message), once per distinct query: the static check and the list of queries
