@@ -19,7 +19,7 @@ from . import promql
 from .assemble import Assembled
 from .layout import grids
 from .lint import lint_target
-from .panels import panels_of
+from .panels import datasource_type, panels_of, targets_of
 from .problems import Problem, Source
 from .specs import Catalog
 from .suggest import did_you_mean
@@ -86,7 +86,20 @@ def check_each(
 def dashboard_schema_errors(dashboard: dict) -> list[tuple[list, str]]:
     """(the path to the value, the message) of each way a dashboard breaks the schema: plain data, so a helper
     process can find them."""
-    return [(list(err.instance_path), err.message) for err in _dashboard_validator().iter_errors(dashboard)]
+    return [_worded(err) for err in _dashboard_validator().iter_errors(dashboard)]
+
+
+def _worded(err) -> tuple[list, str]:
+    """One schema error as (path, message). A value that matches none of a oneOf's or anyOf's choices (a panel
+    of no known shape) is told by its closest choice's first error, found deeper, rather than by the
+    validator's words, which quote the whole value."""
+    path = list(err.instance_path)
+    choices = getattr(err.kind, "context", None) if type(err.kind).__name__ in ("OneOfNotValid", "AnyOf") else None
+    if not choices or not all(choices):
+        return path, err.message
+    closest = min(choices, key=lambda errors: (len(errors), -max(len(e.instance_path) for e in errors)))
+    deeper = _worded(closest[0])
+    return deeper[0] if len(deeper[0]) > len(path) else path, f"{deeper[1]} (the closest of the shapes it may take)"
 
 
 def merge_usage(usages: list[dict[str, list[str]]]) -> dict[str, list[str]]:
@@ -170,10 +183,10 @@ def _queries(dash: Assembled, catalog: Catalog, usage: dict, memo: dict) -> list
         problems.extend(Problem(dash.variable_where(var["name"]), f"variable '{var['name']}': {msg}") for msg in found)
     multi = {var["name"] for var in variables if var.get("multi")}
     for panel in panels_of(dash.json):
-        if panel.get("datasource", {}).get("type") != "prometheus":
+        if datasource_type(panel) != "prometheus":
             problems.extend(_unformatted_multi_values(dash, panel, multi))
             continue
-        for i, target in enumerate(panel.get("targets", [])):
+        for i, target in targets_of(panel):
             found = _target(dash, panel, target, values, values_key, catalog, usage, memo)
             if found:  # located only when there is something to say: most targets are clean
                 where = dash.target_where(panel, i)
@@ -251,9 +264,9 @@ def promtool_queries(dashboards: list[Assembled]) -> dict[str, list]:
             if match and var["name"] in dash.variable_src and not promql._parse(match["selector"])[1]:
                 out.setdefault(match["selector"], []).append(dash.variable_where(var["name"]))
         for panel in panels_of(dash.json):
-            if panel.get("datasource", {}).get("type") != "prometheus":
+            if datasource_type(panel) != "prometheus":
                 continue
-            for i, target in enumerate(panel.get("targets", [])):
+            for i, target in targets_of(panel):
                 expr, missing = _substituted(target.get("expr", ""), values_key)
                 if missing or promql._parse(expr)[1] or _refused_regex(expr):
                     continue  # the static check reports it; promtool would only say it again
@@ -278,11 +291,11 @@ def _unformatted_multi_values(dash: Assembled, panel: dict, multi: set[str]) -> 
     """Outside Prometheus, Grafana's default format for a multi-value variable is the datasource's choice:
     Tempo's service map takes it as a glob, {a,b}, which as a regex matches nothing (All included). A
     multi-value variable there must say its format."""
-    kind = panel.get("datasource", {}).get("type")
+    kind = datasource_type(panel)
     if kind not in QUERY_KEYS:
         return []
     problems = []
-    for i, target in enumerate(panel.get("targets", [])):
+    for i, target in targets_of(panel):
         key, language = QUERY_KEYS[kind]
         if target.get("queryType") == "serviceMap":
             key, language = "serviceMapQuery", "Tempo service map"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import promql
 from .check import variable_values
-from .panels import panels_of
+from .panels import datasource_type, panels_of, targets_of
 from .pipeline import build
 from .problems import Problem
 
@@ -36,10 +36,10 @@ def grammar_problems(root: Path) -> list[Problem]:
     for dash in result.dashboards:
         values = variable_values(dash)
         for panel in panels_of(dash.json):
-            language = LANGUAGE.get(panel.get("datasource", {}).get("type"))
+            language = LANGUAGE.get(datasource_type(panel))
             if language is None:
                 continue
-            for i, target in enumerate(panel.get("targets", [])):
+            for i, target in targets_of(panel):
                 if language == "traceql" and target.get("queryType") != "traceql":
                     continue  # a service-map target is a metrics filter, not TraceQL
                 written = target.get("query", "") if language == "traceql" else target.get("expr", "")

@@ -33,6 +33,20 @@ def panels_of(doc: dict) -> Iterator[dict]:
     return (panel for panel, _, _ in placed_panels(doc))
 
 
+def datasource_type(panel: dict) -> str | None:
+    """The type of the datasource a panel queries; None when it names none, or when its template wrote
+    something other than an object there (the dashboard schema check reports that)."""
+    datasource = panel.get("datasource")
+    return datasource.get("type") if isinstance(datasource, dict) else None
+
+
+def targets_of(panel: dict) -> list:
+    """A panel's queries as (index, target) pairs, the targets that are objects only (the schema check
+    reports any other)."""
+    targets = panel.get("targets")
+    return [(i, t) for i, t in enumerate(targets) if isinstance(t, dict)] if isinstance(targets, list) else []
+
+
 def panels_with_state(doc: dict) -> Iterator[tuple[dict, bool]]:
     """(panel, in a collapsed row) for every panel that is not a row header."""
     return ((panel, collapsed) for panel, _, collapsed in placed_panels(doc) if panel.get("type") != "row")

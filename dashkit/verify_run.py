@@ -18,6 +18,7 @@ import yaml
 from . import promql
 from .live import check
 from .live.synth import Window
+from .panels import datasource_type
 from .pipeline import Build
 from .verify_panels import (
     PanelResult,
@@ -79,7 +80,7 @@ def planned_calls(build: Build) -> int:
     for dash in (d.json for d in build.dashboards):
         calls += sum(v["type"] == "query" for v in dash["templating"]["list"])
         for panel, _ in check.panels_with_state(dash):
-            if panel.get("datasource", {}).get("type") not in ("loki", "tempo"):
+            if datasource_type(panel) not in ("loki", "tempo"):
                 calls += len(panel.get("targets", []))
     return calls
 

@@ -46,6 +46,29 @@ def test_a_broken_panel_template_is_one_problem_at_its_first_panel(project):
     assert len(result.stderr.splitlines()) == 2, "one broken template is one problem, not one per panel"
 
 
+@pytest.mark.parametrize(
+    "field, message",
+    [
+        ("datasource: 1,", 'datasource: 1 is not of type "object"'),
+        ("datasource: null,", 'datasource: null is not of type "object"'),
+        ("targets: 1,", 'targets: 1 is not of type "array"'),
+        ("targets: [1],", 'targets.0: 1 is not of type "object"'),
+    ],
+)
+def test_a_panel_template_writing_a_field_of_the_wrong_shape_is_told_at_each_panel(project, field, message):
+    """Grafana's schema lets a panel take one of several shapes: the build names the field that is wrong in
+    the closest one, at each panel's line, rather than quoting the whole panel (or failing inside)."""
+    project.edit("templates/panels/stat.jsonnet", "lib.sparkline + {", "lib.sparkline + {\n  " + field)
+    result = project.build()
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"values/overview.yaml:18: rows[0].panels[1]: generated pyairtable-overview.json: {message} (the closest of the shapes it may take)"
+    )
+    assert all(line.endswith(f": {message} (the closest of the shapes it may take)") for line in lines[:-1]), lines
+    assert "internal error" not in result.stderr
+
+
 # A panel type a user adds as a Jinja template: for a panel that is mostly text (README, "A new panel type").
 NOTES = """{#- The panel's text, in Markdown: the product of this template. -#}
 {%- set markdown -%}
