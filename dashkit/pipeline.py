@@ -286,11 +286,10 @@ def build_and_write(root: Path, out: Path, cache: bool = True, helper: Helper | 
 def in_parts(root: Path) -> bool:
     """Whether a build without the cache is still made in parts (dashkit/incremental.py), for the parts of a
     large fleet are built on every core; the output is the same, and any problem runs the whole build."""
-    from .incremental import PARALLEL_FROM
     from .values_files import service_files
-    from .workers import processes
+    from .workers import LARGE_FLEET, processes  # not incremental's: a small build never imports it
 
-    return processes() > 1 and len(service_files(root)) >= PARALLEL_FROM
+    return processes() > 1 and len(service_files(root)) >= LARGE_FLEET
 
 
 __all__ = ["build", "build_and_write", "BuildFailed", "Problem", "WriteFailed"]
