@@ -39,16 +39,18 @@ from .write import (
     FILE_MODE,
     Kept,
     Spilled,
+    SpillLost,
     YamlPart,
+    discard_spilled,
     file_id,
+    read_spilled_data,
+    read_spilled_text,
     serialise_yaml,
     spill,
     spill_data,
     spill_folder,
     spill_texts,
     spill_yaml,
-    spilled_text,
-    unspill,
     write_output,
 )
 
@@ -78,7 +80,7 @@ class Part(NamedTuple):
 
     head: dict
     detail: dict | None = None
-    text: str | None = None
+    text: str | Spilled | None = None  # Spilled: written beside out/ by a share of a large build
 
 
 def build_and_write_incremental(root: Path, out: Path, label: str, store: Store | None = None) -> Written | None:
@@ -108,7 +110,7 @@ def build_and_write_incremental(root: Path, out: Path, label: str, store: Store 
         spilled = stack.enter_context(spill_folder(real_out)) if parallel else None
         try:
             made = _made(root, keys, cached, inputs, store, parsed, real_out, index, spilled)
-        except OSError:  # a file written beside out/ could not be read back: the whole build runs
+        except SpillLost:  # a file written beside out/ could not be read back: the whole build runs
             return None
         if made is None:
             return None
@@ -146,6 +148,8 @@ def _made(
             if not whole_tree_clean(store, inputs, parts, top, details):
                 return None
             files, identities = out_files(inputs, parts, top, details, out, index, spilled)
+            if spilled is not None:
+                discard_spilled(spilled, GROUPS)  # joined (and in a disk cache): the room is the write's
             return parts, top, used, files, identities, generated_docs(root, store, inputs, parts, top, details)
         except MissingDetails as missing:
             cached = {rel: head for rel, head in cached.items() if rel not in missing.rels}
@@ -215,7 +219,7 @@ def parts_of(
     (its titles and ids depend on the inputs alone); the top is built when the services' facts changed.
     With nothing cached, the stages run as in a whole build, on the same files (promtool's verdict on
     them is the same entry of .cache/promtool). With `spilled` (a folder beside out/), services built on
-    every core have their dashboard there (write.Spilled), not in memory."""
+    every core have their dashboard and rule groups there (write.Spilled, spilled_batch), not in memory."""
     fresh, top, used = {}, None, 1
     missing = [rel for rel in keys if rel not in cached]
     if missing:
@@ -276,13 +280,14 @@ def build_missing(
     if results is None or any(result is None for result in results):
         return None
     fresh = {}
-    try:
-        for batches, _ in results:
-            for batch in batches:
-                for rel, (head, detail, text) in (batch if spilled is None else unspill(batch)).items():
-                    fresh[rel] = Part(head, detail, text if spilled is None else Spilled(text))
-    except (OSError, EOFError, ValueError, TypeError):  # a spilled batch gone or torn: the whole build runs
-        return None
+    for batches, _ in results:
+        for batch in batches:
+            if spilled is not None:
+                path, batch = batch, read_spilled_data(batch)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)  # read: its room on the disk is the write's
+            for rel, (head, detail, text) in batch.items():
+                fresh[rel] = Part(head, detail, text if spilled is None else Spilled(text))
     return fresh, None, results[0][1], share
 
 
@@ -316,11 +321,14 @@ def _share_of(
     return batches, links
 
 
+GROUPS = "groups-"  # the spilled batches' rule groups, by this prefix
+
+
 def spilled_batch(folder: str, name: str, parts: dict[str, Part]) -> str:
     """A batch's parts written into the spill folder: each dashboard in a file of its own (write.Spilled), the
     batch's rule groups in one file (a part's groups then say where theirs are), the rest as plain data."""
     texts = [text for part in parts.values() for text in part.detail["groups"] or ()]
-    places = iter(spill_texts(folder, f"groups-{name}", texts))
+    places = iter(spill_texts(folder, f"{GROUPS}{name}", texts))
     batch = {}
     for rel, part in parts.items():
         groups = part.detail["groups"] and [next(places) for _ in part.detail["groups"]]
@@ -330,7 +338,12 @@ def spilled_batch(folder: str, name: str, parts: dict[str, Part]) -> str:
 
 def group_texts(groups: list | None) -> list[str] | None:
     """A part's rule groups (both formats) as text, read back where a spilled batch left them (spilled_batch)."""
-    return groups and [text if isinstance(text, str) else spilled_text(text) for text in groups]
+    return groups and [group_text(text) for text in groups]
+
+
+def group_text(group: str | list) -> str:
+    """One rule group's text, read back where a spilled batch left it. Raises SpillLost."""
+    return group if isinstance(group, str) else read_spilled_text(group)
 
 
 def build_parts(
@@ -533,7 +546,7 @@ def joined(rel: str, shell: dict, details: Details, i: int, spilled: str | None)
     pairs = details.of("groups")
 
     def groups():
-        return (YamlPart(group_texts([pair[i]])[0]) for pair in pairs if pair is not None)
+        return (YamlPart(group_text(pair[i])) for pair in pairs if pair is not None)
 
     if spilled is not None:
         with contextlib.suppress(OSError):  # else made here, and the write says what is wrong (a full disk, say)

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import glob
 import marshal
 import os
 import re
@@ -286,9 +287,9 @@ def manifest(files: dict[str, str]) -> str:
 
 
 def write_output(
-    out: Path, files: dict[str, str | Kept], docs: dict[Path, str], root: Path, label: str | None = None
+    out: Path, files: dict[str, str | Kept | Spilled], docs: dict[Path, str], root: Path, label: str | None = None
 ) -> dict[str, tuple]:
-    """Replace the folder `out` with exactly `files` (relative path -> text, or Kept) and each doc with its
+    """Replace the folder `out` with exactly `files` (relative path -> text, Kept or Spilled) and each doc with its
     text. Returns each file's file_id in the new out/, what a later build's Kept names. Raises WriteFailed,
     or OutChanged before anything changed.
 
@@ -378,7 +379,8 @@ def spill_folder(out: Path) -> Iterator[str | None]:
     """A folder beside `out` (resolved) for files written before the tree is staged, removed on the way out;
     None when it cannot be made (the texts then stay in memory). A flock on it marks it as a live build's:
     _clean_leftovers removes only one nobody holds. (Between its creation and the flock a cleaner could take
-    it for a dead build's; the build's writes then fail and it builds in one process: slower, never wrong.)"""
+    it for a dead build's: then it is None, or the build's writes fail and it builds in one process: slower,
+    never wrong.)"""
     try:
         folder = tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent)
     except OSError:
@@ -386,9 +388,13 @@ def spill_folder(out: Path) -> Iterator[str | None]:
         return
     fd = None
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # inherited by the forked shares, released when the last one ends
-        yield folder
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # inherited by the forked shares, released when the last one ends
+        except OSError:  # removed by a cleaner before it was held
+            yield None
+        else:
+            yield folder
     finally:
         with interrupts_held():
             shutil.rmtree(folder, ignore_errors=True)
@@ -398,11 +404,15 @@ def spill_folder(out: Path) -> Iterator[str | None]:
 
 def spill(folder: str, rel: str, text: str) -> str:
     """Write one file of the tree into the spill folder (named by a hash of its path in out/); its path there."""
-    import hashlib  # only a large build spills
-
-    path = _spill_path(folder, hashlib.sha256(rel.encode("utf-8")).hexdigest()[:32])
+    path = _spill_path(folder, _spill_name(rel))
     _write_new(path, text.encode("utf-8"))
     return path
+
+
+def _spill_name(rel: str) -> str:
+    import hashlib  # only a large build spills
+
+    return hashlib.sha256(rel.encode("utf-8")).hexdigest()[:32]
 
 
 def _spill_path(folder: str, name: str) -> str:
@@ -419,10 +429,26 @@ def spill_data(folder: str, name: str, value) -> str:
     return path
 
 
-def unspill(path: str):
-    """What spill_data wrote (marshal runs no code)."""
-    with open(path, "rb") as f:
-        return marshal.loads(f.read())
+def discard_spilled(folder: str, prefix: str) -> None:
+    """Remove the spill folder's files named with `prefix`, once read for the last time."""
+    for name in os.listdir(folder):
+        if name.startswith(prefix):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{folder}/{name}")
+
+
+class SpillLost(Exception):
+    """A file written into the spill folder cannot be read back as written (removed or changed under the
+    build): the caller builds in full."""
+
+
+def read_spilled_data(path: str):
+    """What spill_data wrote (marshal runs no code). Raises SpillLost."""
+    try:
+        with open(path, "rb") as f:
+            return marshal.loads(f.read())
+    except (OSError, EOFError, ValueError, TypeError) as err:
+        raise SpillLost(path) from err
 
 
 def spill_texts(folder: str, name: str, texts: list[str]) -> list[list]:
@@ -437,12 +463,18 @@ def spill_texts(folder: str, name: str, texts: list[str]) -> list[list]:
     return places
 
 
-def spilled_text(place: list) -> str:
-    """A text spill_texts wrote, read back."""
+def read_spilled_text(place: list) -> str:
+    """A text spill_texts wrote, read back. Raises SpillLost."""
     path, start, size = place
-    with open(path, "rb") as f:
-        f.seek(start)
-        return f.read(size).decode("utf-8")
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read(size)
+        if len(data) != size:
+            raise SpillLost(path)
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpillLost(path) from err
 
 
 _ITEMS = "\0items\0"  # never in serialise_yaml's output: a NUL in a value is written escaped
@@ -452,8 +484,10 @@ def spill_yaml(folder: str, rel: str, shell: dict, key: str, items: Iterable[Yam
     """serialise_yaml({**shell, key: items}) written into the spill folder an item at a time, the same bytes,
     so the joined rule files (18 MB at 1,000 services) are never one string; its path there."""
     head, tail = serialise_yaml({**shell, key: [YamlPart(_ITEMS)]}).split(_ITEMS)
-    path = spill(folder, rel, "")
-    with open(path, "w", encoding="utf-8", newline="") as f:
+    path = _spill_path(folder, _spill_name(rel))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)  # open's mode is cut by the umask
+    with open(fd, "w", encoding="utf-8", newline="") as f:
         written = False
         for item in items:
             f.write(("\n" if written else head) + item)
@@ -505,7 +539,9 @@ def _place_spilled(spilled: Spilled, target: str) -> tuple:
     try:
         os.link(spilled.source, target, follow_symlinks=False)
     except OSError as err:
-        if err.errno not in NOT_KEPT or err.errno == errno.ENOENT:
+        if err.errno == errno.ENOENT:  # removed under the build: nothing is written, the caller builds in full
+            raise OutChanged(spilled.source) from None
+        if err.errno not in NOT_KEPT:
             raise
         with open(spilled.source, "rb") as f:
             return _write_new(target, f.read())
@@ -644,15 +680,16 @@ def _discard(staging: Path | None, staged: list[StagedDoc]) -> None:
 def _clean_leftovers(out: Path, docs: dict[Path, str]) -> None:
     """Leftovers of a killed build: its staging folder, its staged docs, or (without the atomic exchange)
     the old tree put aside with no out/. Called with the locks held, so none of them is a live build's."""
-    old = sorted(out.parent.glob(f".{out.name}.old-*"))
+    name = glob.escape(out.name)  # an out/ named with [ * ? is matched as written
+    old = sorted(out.parent.glob(f".{name}.old-*"))
     if not os.path.lexists(out):
         for folder in old:
             if (folder / out.name).is_dir():
                 os.rename(folder / out.name, out)
                 break
-    for folder in old + sorted(out.parent.glob(f".{out.name}.new-*")):
+    for folder in old + sorted(out.parent.glob(f".{name}.new-*")):
         shutil.rmtree(folder, ignore_errors=True)
-    for folder in sorted(out.parent.glob(f".{out.name}.parts-*")):  # a live build's is held (spill_folder)
+    for folder in sorted(out.parent.glob(f".{name}.parts-*")):  # a live build's is held (spill_folder)
         if _unheld(folder):
             shutil.rmtree(folder, ignore_errors=True)
     for target in docs:

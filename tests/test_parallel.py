@@ -264,6 +264,19 @@ def test_a_large_build_leaves_nothing_beside_out_whatever_its_end(fleet):
     assert beside(fleet) == []
 
 
+def build_into_two_with(root: Path, change: str) -> subprocess.CompletedProcess:
+    """`build.py --no-cache --jobs 2 --out two` in a process whose dashkit.incremental (as `incremental`) the
+    Python `change` alters first."""
+    script = (
+        "import runpy, sys\n"
+        "import dashkit.incremental as incremental\n"
+        f"{change}"
+        "sys.argv = ['build.py', '--no-cache', '--jobs', '2', '--out', 'two']\n"
+        "runpy.run_path('build.py', run_name='__main__')\n"
+    )
+    return subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.parametrize("step", ["spill", "spill_data", "spill_yaml"])
 def test_a_share_that_cannot_write_beside_out_costs_time_not_the_build_mocked(fleet, step):
     """A full disk (ENOSPC, mocked: this machine's disks cannot be filled safely) while a share writes a
@@ -272,18 +285,48 @@ def test_a_share_that_cannot_write_beside_out_costs_time_not_the_build_mocked(fl
     assert build(fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
     expected = written(fleet, "one")
     full = (
-        "import errno, runpy, sys\n"
-        "import dashkit.incremental as incremental\n"
+        "import errno\n"
         "def full(*args):\n"
         "    raise OSError(errno.ENOSPC, 'No space left on device')\n"
         f"incremental.{step} = full\n"
-        "sys.argv = ['build.py', '--no-cache', '--jobs', '2', '--out', 'two']\n"
-        "runpy.run_path('build.py', run_name='__main__')\n"
     )
-    done = subprocess.run([sys.executable, "-c", full], cwd=fleet, capture_output=True, text=True, timeout=300)
+    done = build_into_two_with(fleet, full)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     # A dashboard not written: the build ran again in one process; a rule file: joined in memory instead.
     assert ("built in 2 processes" in done.stdout) == (step == "spill_yaml"), done.stdout
     assert written(fleet, "two") == expected
     assert beside(fleet, "two") == []
+
+
+def test_the_parts_removed_beside_out_before_the_write_cost_time_not_the_build(fleet):
+    """Something removes the build's folder of parts beside out/ just before the write (a cleaning job, say):
+    nothing is written from it, the build is made again in one process and writes the same files."""
+    assert build(fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
+    expected = written(fleet, "one")
+    removing = (
+        "import glob, shutil\n"
+        "real = incremental.write_output\n"
+        "def write_output(*args, **kwargs):\n"
+        "    for folder in glob.glob('.two.parts-*'):\n"
+        "        shutil.rmtree(folder)\n"
+        "    return real(*args, **kwargs)\n"
+        "incremental.write_output = write_output\n"
+    )
+    done = build_into_two_with(fleet, removing)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "processes" not in done.stdout, done.stdout  # built again in one process
+    assert written(fleet, "two") == expected
+    assert beside(fleet, "two") == []
+
+
+def test_a_dead_builds_leftovers_are_cleared_whatever_out_is_called(fleet):
+    """An out/ named with glob characters: its own leftovers are removed, another folder's never."""
+    out = "o[1]*"
+    for left in (f".{out}.parts-dead", f".{out}.new-dead", ".o1x.new-other", ".o1x.parts-other"):
+        (fleet / left).mkdir()
+    done = build(fleet, "--no-cache", out=out)
+    assert done.returncode == 0, done.stderr
+    assert not (fleet / f".{out}.parts-dead").exists() and not (fleet / f".{out}.new-dead").exists()
+    assert (fleet / ".o1x.new-other").is_dir() and (fleet / ".o1x.parts-other").is_dir()
