@@ -381,6 +381,7 @@ def spill_folder(out: Path) -> Iterator[str | None]:
     _clean_leftovers removes only one nobody holds. (Between its creation and the flock a cleaner could take
     it for a dead build's: then it is None, or the build's writes fail and it builds in one process: slower,
     never wrong.)"""
+    _clear_dead_parts(out)  # a killed build's, without waiting for the next write to this out/
     try:
         folder = tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent)
     except OSError:
@@ -689,15 +690,20 @@ def _clean_leftovers(out: Path, docs: dict[Path, str]) -> None:
                 break
     for folder in old + sorted(out.parent.glob(f".{name}.new-*")):
         shutil.rmtree(folder, ignore_errors=True)
-    for folder in sorted(out.parent.glob(f".{name}.parts-*")):  # a live build's is held (spill_folder)
-        if _unheld(folder):
-            shutil.rmtree(folder, ignore_errors=True)
+    _clear_dead_parts(out)
     for target in docs:
         for path in sorted(target.parent.glob(f".{target.name}.new-*")) + sorted(
             target.parent.glob(f".{target.name}.old-*")
         ):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def _clear_dead_parts(out: Path) -> None:
+    """Remove the spill folders beside `out` that no process holds (a live build's is held: spill_folder)."""
+    for folder in sorted(out.parent.glob(f".{glob.escape(out.name)}.parts-*")):
+        if _unheld(folder):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _unheld(folder: Path) -> bool:

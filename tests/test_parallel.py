@@ -201,8 +201,8 @@ def test_sigterm_ends_the_build_and_its_workers_quietly(big_fleet):
 def test_workers_of_a_killed_build_end_with_it_and_the_next_build_clears_what_it_left(big_fleet):
     """A build killed outright (SIGKILL: the OOM killer, a CI runner's hard stop) runs no code of its own:
     its workers end with it rather than build on, holding the caller's output open. The folder its shares
-    wrote beside out/ stays until the next build that writes out/ removes it; a folder a live build holds
-    (another build of the same out/, still making its parts) is not touched."""
+    wrote beside out/ stays until the next large build of that out/ starts (or a build writes it); a folder
+    a live build holds (another build of the same out/, still making its parts) is not touched."""
     from dashkit.write import spill_folder
 
     assert build(big_fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
@@ -220,6 +220,13 @@ def test_workers_of_a_killed_build_end_with_it_and_the_next_build_clears_what_it
     dead = beside(big_fleet)
     assert len(dead) == 1, dead
     with spill_folder(big_fleet / "out") as live:  # held as a running build holds its own
+        # The next large build removes it as it starts, even one that then finds a problem and writes nothing.
+        service = sorted((big_fleet / "values" / "services").glob("*.yaml"))[-1]
+        text = service.read_text(encoding="utf-8")
+        service.write_text(text.replace("port: ", "port: x", 1), encoding="utf-8")
+        assert build(big_fleet, "--no-cache", "--jobs", "2").returncode == 1
+        assert beside(big_fleet) == [Path(live).name]
+        service.write_text(text, encoding="utf-8")
         done = build(big_fleet, "--no-cache", "--jobs", "2")
         assert done.returncode == 0, done.stderr
         assert beside(big_fleet) == [Path(live).name]
