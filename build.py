@@ -12,7 +12,6 @@ import _signal  # built in, loads no Python code: the mask below comes first thi
 if __name__ == "__main__":  # Ctrl-C is held until main() can make it a quiet exit 130
     _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGINT})
 
-import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import gc  # noqa: E402
 import os  # noqa: E402
@@ -24,29 +23,8 @@ ROOT = Path(__file__).resolve().parent
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=ROOT, help="project folder holding values/ and templates/")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default: ROOT/out); replaced only if empty, missing or written by this build",
-    )
-    parser.add_argument("--check", action="store_true", help="run every check, write nothing")
-    parser.add_argument(
-        "--no-cache",
-        dest="cache",
-        action="store_false",
-        help="build everything anew: neither read nor write .cache/build/ (the output is the same either way)",
-    )
-    parser.add_argument(
-        "--jobs",
-        type=jobs_count,
-        default=None,
-        metavar="N",
-        help="at most N processes (default: one per core, up to 4; 1 to 64; a small build uses 2); the output is the same",
-    )
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = plain_arguments(argv) or parser().parse_args(argv)
     out = args.out or args.root / "out"
     from dashkit import helper
     from dashkit.workers import allow
@@ -67,7 +45,89 @@ def main(argv: list[str] | None = None) -> int:
             second.stop()
 
 
-def build_and_report(args: argparse.Namespace, out: Path, second) -> int:
+MAX_JOBS = 64  # more processes than this only fork and wait (a share is 24 services at least anyway)
+
+
+def jobs_number(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_JOBS else None
+
+
+def jobs_count(text: str) -> int:
+    """--jobs for argparse."""
+    number = jobs_number(text)
+    if number is None:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes from 1 to {MAX_JOBS}: {text!r}")
+    return number
+
+
+def parser():
+    import argparse  # here: a plain command line never needs it (plain_arguments)
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="project folder holding values/ and templates/")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: ROOT/out); replaced only if empty, missing or written by this build",
+    )
+    parser.add_argument("--check", action="store_true", help="run every check, write nothing")
+    parser.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="build everything anew: neither read nor write .cache/build/ (the output is the same either way)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=jobs_count,
+        default=None,
+        metavar="N",
+        help=f"at most N processes (default: one per core, up to 4; 1 to {MAX_JOBS}; a small build uses 2); the output is the same",
+    )
+    return parser
+
+
+FLAGS = {"--check": ("check", True), "--no-cache": ("cache", False)}
+VALUED = {"--root": ("root", Path), "--out": ("out", Path), "--jobs": ("jobs", jobs_number)}
+
+
+def plain_arguments(argv: list[str]) -> Arguments | None:
+    """The arguments of a command line of the options above written out in full (as the README and nox write
+    them), exactly as argparse reads it; None for anything else (-h, an abbreviation, a mistake), which
+    argparse then reads and words. Importing and setting up argparse costs ~4 ms before the helper of a small
+    build can fork (docs/performance.md)."""
+    args = Arguments()
+    words = iter(argv)
+    for word in words:
+        if word in FLAGS:
+            setattr(args, *FLAGS[word])
+            continue
+        name, equals, value = word.partition("=")
+        if name not in VALUED:
+            return None
+        if not equals:
+            value = next(words, None)
+            if value is None or value.startswith("-"):  # argparse takes a leading dash for an option
+                return None
+        key, read = VALUED[name]
+        value = read(value)
+        if value is None:
+            return None
+        setattr(args, key, value)
+    return args
+
+
+class Arguments:
+    """What argparse's namespace would hold for a plain command line, with its defaults."""
+
+    def __init__(self) -> None:
+        self.root, self.out, self.check, self.cache, self.jobs = ROOT, None, False, True, None
+
+
+def build_and_report(args, out: Path, second) -> int:
     # Ctrl-C is held while the modules load (a tenth of a second): jsonschema_rs imports `decimal` from
     # Rust, where a KeyboardInterrupt becomes a panic with its own message instead of a quiet exit 130.
     from dashkit.interrupts import interrupts_held
@@ -98,15 +158,6 @@ def build_and_report(args: argparse.Namespace, out: Path, second) -> int:
     processes = f", built in {result.processes} processes" if result.processes > 1 else ""
     say(f"{verb} ({result.panel_count} panels{processes})")
     return 0
-
-
-MAX_JOBS = 64  # more processes than this only fork and wait (a share is 24 services at least anyway)
-
-
-def jobs_count(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_JOBS:
-        raise argparse.ArgumentTypeError(f"must be a whole number of processes from 1 to {MAX_JOBS}: {text!r}")
-    return int(text)
 
 
 def say(text: str) -> None:
