@@ -33,26 +33,20 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .cache import Parsed, Store, code_key, data_digest, digest, inputs_key, plain_bytes, store_for
-from .values_files import service_files
-from .workers import LARGE_FLEET, forked_map, processes, siblings_failed
-from .write import (
-    FILE_MODE,
-    Kept,
-    Spilled,
+from .spill import (
     SpillLost,
-    YamlPart,
     discard_spilled,
-    file_id,
     read_spilled_data,
     read_spilled_text,
-    serialise_yaml,
     spill,
     spill_data,
     spill_folder,
     spill_texts,
     spill_yaml,
-    write_output,
 )
+from .values_files import service_files
+from .workers import LARGE_FLEET, forked_map, processes, siblings_failed
+from .write import FILE_MODE, Kept, Spilled, YamlPart, file_id, serialise_yaml, write_output
 
 # Kinds of entries in the cache: the top's part, the overview as alerts link to it, details by their hash
 # (read only when a file made from them changes), the generated docs and verdicts by the key of their

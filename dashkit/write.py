@@ -12,7 +12,6 @@ import errno
 import fcntl
 import functools
 import glob
-import marshal
 import os
 import re
 import shutil
@@ -20,7 +19,6 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -374,130 +372,7 @@ def _make_dir(path: Path) -> None:
         os.chmod(path, DIR_MODE)  # mkdir's mode is cut by the umask
 
 
-@contextlib.contextmanager
-def spill_folder(out: Path) -> Iterator[str | None]:
-    """A folder beside `out` (resolved) for files written before the tree is staged, removed on the way out;
-    None when it cannot be made (the texts then stay in memory). A flock on it marks it as a live build's:
-    _clean_leftovers removes only one nobody holds. (Between its creation and the flock a cleaner could take
-    it for a dead build's: then it is None, or the build's writes fail and it builds in one process: slower,
-    never wrong.)"""
-    _clear_dead_parts(out)  # a killed build's, without waiting for the next write to this out/
-    try:
-        folder = tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent)
-    except OSError:
-        yield None
-        return
-    fd = None
-    try:
-        try:
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            fcntl.flock(fd, fcntl.LOCK_EX)  # inherited by the forked shares, released when the last one ends
-        except OSError:  # removed by a cleaner before it was held
-            yield None
-        else:
-            yield folder
-    finally:
-        with interrupts_held():
-            shutil.rmtree(folder, ignore_errors=True)
-            if fd is not None:
-                os.close(fd)
-
-
-def spill(folder: str, rel: str, text: str) -> str:
-    """Write one file of the tree into the spill folder (named by a hash of its path in out/); its path there."""
-    path = _spill_path(folder, _spill_name(rel))
-    _write_new(path, text.encode("utf-8"))
-    return path
-
-
-def _spill_name(rel: str) -> str:
-    import hashlib  # only a large build spills
-
-    return hashlib.sha256(rel.encode("utf-8")).hexdigest()[:32]
-
-
-def _spill_path(folder: str, name: str) -> str:
-    path = f"{folder}/{name}"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)  # made again (a second round of incremental.parts_of)
-    return path
-
-
-def spill_data(folder: str, name: str, value) -> str:
-    """Plain data (marshal) written into the spill folder; its path there."""
-    path = _spill_path(folder, name)
-    _write_new(path, marshal.dumps(value))
-    return path
-
-
-def discard_spilled(folder: str, prefix: str) -> None:
-    """Remove the spill folder's files named with `prefix`, once read for the last time."""
-    for name in os.listdir(folder):
-        if name.startswith(prefix):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{folder}/{name}")
-
-
-class SpillLost(Exception):
-    """A file written into the spill folder cannot be read back as written (removed or changed under the
-    build): the caller builds in full."""
-
-
-def read_spilled_data(path: str):
-    """What spill_data wrote (marshal runs no code). Raises SpillLost."""
-    try:
-        with open(path, "rb") as f:
-            return marshal.loads(f.read())
-    except (OSError, EOFError, ValueError, TypeError) as err:
-        raise SpillLost(path) from err
-
-
-def spill_texts(folder: str, name: str, texts: list[str]) -> list[list]:
-    """Texts written one after another into one file of the spill folder; where each is ([path, start, size])."""
-    data = [text.encode("utf-8") for text in texts]
-    path = _spill_path(folder, name)
-    _write_new(path, b"".join(data))
-    places, start = [], 0
-    for piece in data:
-        places.append([path, start, len(piece)])
-        start += len(piece)
-    return places
-
-
-def read_spilled_text(place: list) -> str:
-    """A text spill_texts wrote, read back. Raises SpillLost."""
-    path, start, size = place
-    try:
-        with open(path, "rb") as f:
-            f.seek(start)
-            data = f.read(size)
-        if len(data) != size:
-            raise SpillLost(path)
-        return data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpillLost(path) from err
-
-
-_ITEMS = "\0items\0"  # never in serialise_yaml's output: a NUL in a value is written escaped
-
-
-def spill_yaml(folder: str, rel: str, shell: dict, key: str, items: Iterable[YamlPart]) -> str:
-    """serialise_yaml({**shell, key: items}) written into the spill folder an item at a time, the same bytes,
-    so the joined rule files (18 MB at 1,000 services) are never one string; its path there."""
-    head, tail = serialise_yaml({**shell, key: [YamlPart(_ITEMS)]}).split(_ITEMS)
-    path = _spill_path(folder, _spill_name(rel))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
-    os.fchmod(fd, FILE_MODE)  # open's mode is cut by the umask
-    with open(fd, "w", encoding="utf-8", newline="") as f:
-        written = False
-        for item in items:
-            f.write(("\n" if written else head) + item)
-            written = True
-        f.write(tail if written else serialise_yaml({**shell, key: []}))
-    return path
-
-
-def _write_new(path: Path | str, data: bytes) -> tuple:
+def write_new(path: Path | str, data: bytes) -> tuple:
     """Write a new file; its file_id."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
@@ -545,7 +420,7 @@ def _place_spilled(spilled: Spilled, target: str) -> tuple:
         if err.errno not in NOT_KEPT:
             raise
         with open(spilled.source, "rb") as f:
-            return _write_new(target, f.read())
+            return write_new(target, f.read())
     return file_id(os.lstat(target))
 
 
@@ -571,8 +446,8 @@ def _stage_tree(out: Path, files: dict[str, str | Kept | Spilled]) -> tuple[Path
             elif isinstance(content, Spilled):
                 written[rel] = _place_spilled(content, target)
             else:
-                written[rel] = _write_new(target, content.encode("utf-8"))
-        _write_new(staging / MANIFEST, manifest(files).encode("utf-8"))
+                written[rel] = write_new(target, content.encode("utf-8"))
+        write_new(staging / MANIFEST, manifest(files).encode("utf-8"))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -589,7 +464,7 @@ def _stage_docs(docs: dict[Path, str]) -> list[StagedDoc]:
                 continue
             staged.append(StagedDoc(target, Path(tempfile.mktemp(prefix=f".{target.name}.new-", dir=target.parent))))
             try:
-                _write_new(staged[-1].tmp, data)
+                write_new(staged[-1].tmp, data)
             except OSError as err:
                 err.filename = os.fspath(target)  # name the doc, not its staged copy
                 raise
@@ -690,7 +565,7 @@ def _clean_leftovers(out: Path, docs: dict[Path, str]) -> None:
                 break
     for folder in old + sorted(out.parent.glob(f".{name}.new-*")):
         shutil.rmtree(folder, ignore_errors=True)
-    _clear_dead_parts(out)
+    clear_dead_parts(out)
     for target in docs:
         for path in sorted(target.parent.glob(f".{target.name}.new-*")) + sorted(
             target.parent.glob(f".{target.name}.old-*")
@@ -699,7 +574,7 @@ def _clean_leftovers(out: Path, docs: dict[Path, str]) -> None:
                 os.unlink(path)
 
 
-def _clear_dead_parts(out: Path) -> None:
+def clear_dead_parts(out: Path) -> None:
     """Remove the spill folders beside `out` that no process holds (a live build's is held: spill_folder)."""
     for folder in sorted(out.parent.glob(f".{glob.escape(out.name)}.parts-*")):
         if _unheld(folder):

@@ -228,9 +228,10 @@ def test_rule_and_provisioning_yaml_reads_back_as_written(document):
     at=st.integers(0, 4),
 )
 def test_a_rule_file_joined_group_by_group_on_disk_is_the_one_written_whole(tmp_path_factory, shell, groups, at):
-    """A large build writes its joined rule files a group at a time beside out/ (write.spill_yaml): the bytes
+    """A large build writes its joined rule files a group at a time beside out/ (spill.spill_yaml): the bytes
     are serialise_yaml's of the whole document, wherever the groups' key sits among the others."""
-    from dashkit.write import YamlPart, serialise_yaml, spill_yaml, yaml_item
+    from dashkit.spill import spill_yaml
+    from dashkit.write import YamlPart, serialise_yaml, yaml_item
 
     items = list(shell.items())
     shell = dict([*items[:at], ("groups", []), *items[at:]])

@@ -127,6 +127,38 @@ def test_a_problem_in_a_large_fleet_is_reported_as_one_process_reports_it(fleet)
     assert written(fleet, "out") == before
 
 
+@pytest.mark.parametrize("index", [1, 2])  # one in each share: whichever finds it stops the other
+def test_a_share_stopped_while_promtool_runs_leaves_no_temporary_files_promtool_slowed(fleet, tmp_path, index):
+    """A share that finds a problem stops the other, which may be running promtool on its rule files: they
+    were left in the temporary folder, a folder for each such build. Now they are made in the build's folder
+    beside out/, which goes however the build ends. (promtool is slowed here, as on a busy machine, so that
+    the other share is surely running it when it is stopped.)"""
+    real = shutil.which("promtool")
+    assert real is not None, "promtool is installed by the README's set-up"
+    slowed = tmp_path / "bin" / "promtool"
+    slowed.parent.mkdir()
+    slowed.write_text(f'#!/bin/sh\nsleep 2\nexec {real} "$@"\n', encoding="utf-8")
+    slowed.chmod(0o755)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    services = sorted((fleet / "values" / "services").glob("*.yaml"))
+    broken = services[index]
+    text = broken.read_text(encoding="utf-8")
+    broken.write_text(text.replace("unit: ", "unit: not-a-grafana-unit-", 1), encoding="utf-8")
+    env = {**os.environ, "TMPDIR": str(temporary), "PATH": f"{slowed.parent}{os.pathsep}{os.environ['PATH']}"}
+    failed = subprocess.run(
+        [sys.executable, "build.py", "--no-cache", "--jobs", "2"],
+        cwd=fleet,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert failed.returncode == 1 and broken.name in failed.stderr, failed.stderr
+    assert sorted(p.name for p in temporary.iterdir()) == []
+    assert beside(fleet) == []
+
+
 def start_on_two_cores(root: Path, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "build.py", "--no-cache", "--jobs", "2"],
@@ -203,7 +235,7 @@ def test_workers_of_a_killed_build_end_with_it_and_the_next_build_clears_what_it
     its workers end with it rather than build on, holding the caller's output open. The folder its shares
     wrote beside out/ stays until the next large build of that out/ starts (or a build writes it); a folder
     a live build holds (another build of the same out/, still making its parts) is not touched."""
-    from dashkit.write import spill_folder
+    from dashkit.spill import spill_folder
 
     assert build(big_fleet, "--no-cache", "--jobs", "1", out="one").returncode == 0
     expected = written(big_fleet, "one")
