@@ -103,12 +103,26 @@ def build_and_write_incremental(root: Path, out: Path, label: str, store: Store 
         parallel = len(keys) - len(cached) >= PARALLEL_FROM and processes() > 1
         spilled = stack.enter_context(spill_folder(real_out)) if parallel else None
         try:
-            made = _made(root, keys, cached, inputs, store, parsed, real_out, index, spilled)
+            for _ in range(2):  # a second round builds the parts whose details turned out to be missing
+                built = parts_of(root, keys, cached, inputs, store, parsed, real_out, index, spilled)
+                if built is None:
+                    return None
+                parts, top, used = built
+                details = Details(store, parts, top)
+                try:
+                    if not whole_tree_clean(store, inputs, parts, top, details):
+                        return None
+                    files, identities = out_files(inputs, parts, top, details, real_out, index, spilled)
+                    if spilled is not None:
+                        discard_spilled(spilled, GROUPS)  # joined (and in a disk cache): the room is the write's
+                    docs = generated_docs(root, store, inputs, parts, top, details)
+                    break
+                except MissingDetails as missing:
+                    cached = {rel: head for rel, head in cached.items() if rel not in missing.rels}
+            else:
+                return None
         except SpillLost:  # a file written beside out/ could not be read back: the whole build runs
             return None
-        if made is None:
-            return None
-        parts, top, used, files, identities, docs = made
         written = write_output(out, files, docs, root, label=label)
     heads = {keys[rel]: part.head for rel, part in parts.items()}
     keep = {TOP: sorted(store.used.get(TOP, ())), LINKS: [inputs], DOC: sorted(store.used.get(DOC, ()))}
@@ -118,36 +132,6 @@ def build_and_write_incremental(root: Path, out: Path, label: str, store: Store 
     prune(store, root, parsed, readings, list(heads.values()))
     panels = sum(head["panel_count"] for head in [*heads.values(), top.head])
     return Written(len(heads) + 1, len(files), panels, used)
-
-
-def _made(
-    root: Path,
-    keys: dict[str, str],
-    cached: dict[str, dict],
-    inputs: str,
-    store: Store,
-    parsed: Parsed,
-    out: Path,
-    index: dict,
-    spilled: str | None,
-) -> tuple[dict[str, Part], Part, int, dict, dict[str, str], dict[Path, str]] | None:
-    """Every part, and from them out/'s files and the docs; None when the whole build must run."""
-    for _ in range(2):  # a second round builds the parts whose details turned out to be missing
-        built = parts_of(root, keys, cached, inputs, store, parsed, out, index, spilled)
-        if built is None:
-            return None
-        parts, top, used = built
-        details = Details(store, parts, top)
-        try:
-            if not whole_tree_clean(store, inputs, parts, top, details):
-                return None
-            files, identities = out_files(inputs, parts, top, details, out, index, spilled)
-            if spilled is not None:
-                discard_spilled(spilled, GROUPS)  # joined (and in a disk cache): the room is the write's
-            return parts, top, used, files, identities, generated_docs(root, store, inputs, parts, top, details)
-        except MissingDetails as missing:
-            cached = {rel: head for rel, head in cached.items() if rel not in missing.rels}
-    return None
 
 
 # --- keys -----------------------------------------------------------------------------------------

@@ -333,3 +333,17 @@ def test_a_file_out_changes_under_the_write_is_written_in_full(copy, monkeypatch
     monkeypatch.undo()
     assert run_build(copy, PLAIN, "--no-cache")[0] == 0
     assert tree(out) == tree(copy / PLAIN)
+
+
+def test_details_gone_from_the_cache_are_made_again_and_the_files_are_the_same(copy):
+    """A rebuild that joins the rule files anew reads every service's details from the cache; where they are
+    gone (removed by hand, a disk error), the services they belong to are built again in a second round,
+    and the files are those of a build without the cache."""
+    assert run_build(copy, CACHED)[0] == 0
+    blobs = sorted(p for p in (copy / ".cache" / "build" / "blob").rglob("*") if p.is_file())
+    assert blobs
+    for blob in blobs:
+        blob.unlink()
+    override_levels(copy, 1)  # the service's alerts change: both rule files are joined again
+    cached, plain = both_builds(copy)
+    assert cached == plain and cached[0] == 0, cached[2]
