@@ -112,6 +112,8 @@ def plain_arguments(argv: list[str]) -> Arguments | None:
             value = next(words, None)
             if value is None or value.startswith("-"):  # argparse takes a leading dash for an option
                 return None
+        elif value == "--":  # argparse drops a `--` even there (--out=-- gives an empty list)
+            return None
         key, read = VALUED[name]
         value = read(value)
         if value is None:

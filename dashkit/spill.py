@@ -25,16 +25,15 @@ def spill_folder(out: Path) -> Iterator[str | None]:
     """A folder beside `out` (resolved) for files written before the tree is staged, removed on the way out;
     None when it cannot be made (the texts then stay in memory). A flock on it marks it as a live build's:
     clear_dead_parts removes only one nobody holds. While it is held, the build's temporary files are made in
-    it too (_temporary_files_in). (Between its creation and the flock a cleaner could take
-    it for a dead build's: then it is None, or the build's writes fail and it builds in one process: slower,
-    never wrong.)"""
+    it too. (Between its creation and the flock a cleaner could take it for a dead build's: then it is None,
+    or the build's writes fail and it builds in one process: slower, never wrong.)"""
     clear_dead_parts(out)  # a killed build's, without waiting for the next write to this out/
     try:
         folder = tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent)
     except OSError:
         yield None
         return
-    fd = None
+    fd, temporary = None, tempfile.tempdir
     try:
         try:
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -42,25 +41,17 @@ def spill_folder(out: Path) -> Iterator[str | None]:
         except OSError:  # removed by a cleaner before it was held
             yield None
         else:
-            with _temporary_files_in(folder):
-                yield folder
+            # The build's temporary files (promtool's rule files) are made here too, in this process and the
+            # shares it forks: a share stopped midway (SIGKILL, once another found a problem, or at Ctrl-C)
+            # cleans nothing up, and its files go with this folder instead of staying in /tmp for good.
+            tempfile.tempdir = folder
+            yield folder
     finally:
         with interrupts_held():
+            tempfile.tempdir = temporary
             shutil.rmtree(folder, ignore_errors=True)
             if fd is not None:
                 os.close(fd)
-
-
-@contextlib.contextmanager
-def _temporary_files_in(folder: str) -> Iterator[None]:
-    """The build's temporary files (promtool's rule files) made in the folder of parts as well, in this process
-    and the shares it forks: a share stopped midway (SIGKILL, once another found a problem or at Ctrl-C) can
-    clean nothing up, and its files go with the folder instead of staying in /tmp for good."""
-    before, tempfile.tempdir = tempfile.tempdir, folder
-    try:
-        yield
-    finally:
-        tempfile.tempdir = before
 
 
 def spill(folder: str, rel: str, text: str) -> str:

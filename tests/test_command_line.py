@@ -39,7 +39,9 @@ def words_of(module) -> list[str]:
     and values argparse reads in its own ways (a leading dash, an empty word, digits that are not ASCII,
     numbers out of range). The options come from the parser, so a new one is tried too."""
     options = [name for action in module.parser()._actions for name in action.option_strings]
-    forms = [form for name in options for form in (name, name[:-1], f"{name}=3", f"{name}=", f"{name}=-x")]
+    forms = [
+        form for name in options for form in (name, name[:-1], f"{name}=3", f"{name}=", f"{name}=-x", f"{name}=--")
+    ]
     return forms + ["--", "-", "-5", "0", "1", "01", str(module.MAX_JOBS), str(module.MAX_JOBS + 1), "\u0663", ""]
 
 
