@@ -63,6 +63,38 @@ def test_a_scenario_that_needs_time_to_pass_is_left_to_the_backfilled_check(tree
             ReferenceServices(tree.catalog, tree.services, timed[0])
 
 
+def test_a_port_taken_between_being_picked_and_bound_stops_nothing_race_simulated(tree, tmp_path, monkeypatch):
+    """A port found free is free only until something takes it: an outgoing connection or another program
+    may get it before a server binds it. The race is simulated: every port "found free" is one this test
+    holds. The reference services then bind ports of their own, and Prometheus tries another port."""
+    import socket
+
+    from dashkit.live import prometheus, reference_service
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        monkeypatch.setattr(reference_service, "free_port", lambda: taken)
+        with ReferenceServices(tree.catalog, tree.services, BUSY) as ref:
+            for job, url in sorted(ref.urls().items()):
+                assert f":{taken}/" not in url, job
+                assert "# TYPE" in urllib.request.urlopen(url, timeout=10).read().decode(), job
+        picks = iter([taken, taken])
+        monkeypatch.setattr(prometheus, "free_port", lambda: next(picks, None) or real_free_port())
+        with prometheus.Prometheus(tmp_path / "tsdb", workdir=tmp_path) as prom:
+            assert prom.port != taken
+            assert prom.api("/api/v1/status/buildinfo")["status"] == "success"
+
+
+def real_free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_healthy_platform_scraped_live_passes_every_check(tree, tmp_path):
     """The whole path is real: client -> exposition -> scrape -> rules -> PromQL -> panel. No finding, every
     panel that must show data does, and no alert holds."""

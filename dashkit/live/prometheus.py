@@ -29,6 +29,9 @@ def binary(name: str) -> str:
     return path
 
 
+BIND_ATTEMPTS = 5
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -96,7 +99,16 @@ class Prometheus:
         config = self.workdir / "prometheus.yml"
         rules = "".join(f"  - {json.dumps(str(p))}\n" for p in self.rule_files)
         config.write_text(self._config(rules), encoding="utf-8")
-        self.port = free_port()
+        for _ in range(BIND_ATTEMPTS):  # the port found free may be taken before Prometheus binds it
+            self.port = free_port()
+            if self._started(config):
+                return
+        raise RuntimeError(
+            f"prometheus found no free port in {BIND_ATTEMPTS} attempts; see {self.workdir / 'prometheus.log'}"
+        )
+
+    def _started(self, config: Path) -> bool:
+        """Start Prometheus on self.port and wait till it is ready; False if the port was taken meanwhile."""
         self.log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             [
@@ -113,13 +125,15 @@ class Prometheus:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"prometheus exited with {self.proc.returncode}; see {self.workdir / 'prometheus.log'}"
-                )
+                code = self.proc.returncode
+                self.stop()
+                if b"address already in use" in (self.workdir / "prometheus.log").read_bytes():
+                    return False
+                raise RuntimeError(f"prometheus exited with {code}; see {self.workdir / 'prometheus.log'}")
             try:
                 with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
                     if response.status == 200:
-                        return
+                        return True
             except OSError:
                 pass
             time.sleep(0.1)

@@ -112,7 +112,9 @@ def build_jobs(
         if registry is not None and name != PLATFORM_JOB:  # what a service's client exports besides its own
             PlatformCollector(registry=registry)
             GCCollector(registry=registry)
-        jobs[name] = Job(name, registry, free_port(), scraped=gone.get(name) != "absent")
+        # A served job's port is the one its server binds (ReferenceServices); a job that is down gets a port
+        # nothing listens on, which its scrapes find refused.
+        jobs[name] = Job(name, registry, 0 if registry is not None else free_port(), scraped=gone.get(name) != "absent")
     for metric_name in sorted(catalog):
         metric = catalog[metric_name]
         if metric.recorded or metric_name in NOT_EXPORTED:  # what no service's /metrics carries
@@ -196,7 +198,11 @@ class ReferenceServices:
         try:
             for job in self.jobs:
                 if job.registry is not None:
-                    self._servers.append(start_http_server(job.port, addr="127.0.0.1", registry=job.registry))
+                    # Port 0: the kernel gives a free one as the server binds. A port found free beforehand could
+                    # be taken meanwhile (any outgoing connection may get it), and the check would fail to start.
+                    server, thread = start_http_server(0, addr="127.0.0.1", registry=job.registry)
+                    self._servers.append((server, thread))
+                    job.port = server.server_port
         except BaseException:
             self.stop()
             raise
