@@ -66,10 +66,9 @@ def serve():
     servers = []
 
     def start(reg: CollectorRegistry) -> str:
-        port = free_port()
-        server, thread = start_http_server(port, addr="127.0.0.1", registry=reg)
+        server, thread = start_http_server(0, addr="127.0.0.1", registry=reg)  # port 0: never a taken one
         servers.append((server, thread))
-        return f"http://127.0.0.1:{port}/metrics"
+        return f"http://127.0.0.1:{server.server_port}/metrics"
 
     yield start
     for server, thread in servers:

@@ -28,7 +28,7 @@ import urllib.request
 import pytest
 from conftest import ROOT, loopback
 
-from dashkit.live import prometheus, synth
+from dashkit.live import synth
 from dashkit.live.prometheus import Prometheus
 from dashkit.live.run import prepare, scenarios_of
 from dashkit.live.scrape import scraped
@@ -509,8 +509,8 @@ def test_metrics_url_and_prometheus_url_together(busy, tmp_path):
 
     registry = CollectorRegistry()
     Gauge("up", "scraped", registry=registry).set(1)
-    port = prometheus.free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    port = server.server_port
     try:
         options, read = reports(tmp_path)
         url = f"http://127.0.0.1:{port}/metrics"
@@ -558,9 +558,9 @@ def test_a_type_that_disagrees_with_the_servers_metadata_is_drift(built, scrapin
     from prometheus_client import start_http_server
     from test_verify import SERVICE, registry
 
-    port = prometheus.free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry(built.catalog, retyped={
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry(built.catalog, retyped={
         "api_gateway_auth_failures_total": "gauge"}))  # fmt: skip
+    port = server.server_port
     try:
         options, read = reports(tmp_path)
         done = verify("--prometheus-url", scraping(SERVICE, f"127.0.0.1:{port}"), "--range", "5m", *options)
