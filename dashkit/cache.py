@@ -6,7 +6,8 @@ data (dicts, lists, strings, numbers: marshal, which runs no code when read). Ea
 temporary file and renamed into place, so a reader sees a whole entry or none, and each carries the SHA-256
 of its contents: one that does not match (truncated by a full disk or a crash, edited, from another Python)
 is ignored, and the result is built again. Nothing here is needed: a missing, unreadable or read-only
-cache only makes the build slower.
+cache only makes the build slower. A build whose inputs changed while it ran keeps nothing under their keys
+(unchanged_since).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Store:
     def __init__(self, folder: Path):
         self.dir = Path(folder)
         self.used: dict[str, set[str]] = {}  # kind -> the keys this build read or wrote
+        self.written: list[tuple[str, str]] = []  # (kind, key) of the entries this build wrote
 
     def get(self, kind: str, key: str):
         self.used.setdefault(kind, set()).add(key)
@@ -79,12 +81,20 @@ class Store:
                 handle.write(MAGIC + hashlib.sha256(payload).digest() + payload)
             os.replace(tmp, target)
             tmp = None
+            self.written.append((kind, key))
         except OSError:
             pass  # a full disk or a read-only project: the next build simply computes it again
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+    def withdraw(self, kinds: set[str]) -> None:
+        """Remove the entries of these kinds that this build wrote."""
+        for kind, key in self.written:
+            if kind in kinds:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.dir / kind / key)
 
     def entries(self, kind: str) -> list[str]:
         try:
@@ -120,6 +130,9 @@ class MemoryStore(Store):
         if replace or (kind, key) not in self.kept:
             self.kept[kind, key] = value
 
+    def withdraw(self, kinds: set[str]) -> None:
+        """Nothing outlives the build."""
+
     def entries(self, kind: str) -> list[str]:
         return [key for k, key in self.kept if k == kind]
 
@@ -137,24 +150,26 @@ def store_for(root: Path) -> Store:
 CODE = Path(__file__).resolve().parent  # the dashkit package: its sources are an input of every result
 
 
-def code_key(root: Path) -> str | None:
+def code_key(root: Path, seen: dict | None = None) -> str | None:
     """The key of what reads and checks a values file: the code, the schemas, the Python and packages and
-    promtool that run. None when one of them is not a plain file (a symlink, a FIFO, ...)."""
+    promtool that run. None when one of them is not a plain file (a symlink, a FIFO, ...). seen: each file
+    read -> its identity then (unchanged_since)."""
     return _files_key(
         [sys.version, sys.executable, *tools()],
         [(CODE, False), (Path(root) / "schemas", True), (CODE.parent / "schemas", True)],
+        seen,
     )
 
 
-def inputs_key(root: Path, code: str) -> str | None:
+def inputs_key(root: Path, code: str, seen: dict | None = None) -> str | None:
     """The key of what every service's result reads besides its own file: code_key, the templates and the
     values files other than the services' (defaults, catalog, standard rows, overview, rules, scenarios).
     None when one of them is not a plain file: the whole build says what is wrong with it."""
     root = Path(root)
-    return _files_key([code], [(root / "templates", True), (root / "values", False)])
+    return _files_key([code], [(root / "templates", True), (root / "values", False)], seen)
 
 
-def _files_key(parts: list, folders: list[tuple[Path, bool]]) -> str | None:
+def _files_key(parts: list, folders: list[tuple[Path, bool]], seen: dict | None = None) -> str | None:
     """parts and every file's name and bytes in the folders (recursive or not; bytecode aside) as one key."""
     for folder, recursive in folders:
         for top, dirs, files in os.walk(folder):
@@ -163,15 +178,16 @@ def _files_key(parts: list, folders: list[tuple[Path, bool]]) -> str | None:
             dirs[:] = sorted(d for d in dirs if d != "__pycache__") if recursive else []
             for name in sorted(files):
                 path = os.path.join(top, name)
-                data = plain_bytes(path)
+                data = plain_bytes(path, seen)
                 if data is None:
                     return None
                 parts += [os.path.relpath(path, folder), data]
     return digest(*parts)
 
 
-def plain_bytes(path: str) -> bytes | None:
-    """A regular file's bytes, not through a symlink; None for anything else (or an unreadable file)."""
+def plain_bytes(path: str, seen: dict | None = None) -> bytes | None:
+    """A regular file's bytes, not through a symlink; None for anything else (or an unreadable file).
+    seen: path -> the file's identity as it was read is added to it (unchanged_since)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -183,11 +199,33 @@ def plain_bytes(path: str) -> bytes | None:
         chunks = []
         while chunk := os.read(fd, info.st_size + 1):  # to the end, even if it grew meanwhile
             chunks.append(chunk)
+        if seen is not None:
+            seen[path] = _identity(info)
         return b"".join(chunks)
     except OSError:
         return None
     finally:
         os.close(fd)
+
+
+def _identity(info: os.stat_result) -> tuple:
+    """What changes whenever a file's bytes may have: an edit in place (its times, its size) or a new file
+    saved over it (its inode)."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def unchanged_since(seen: dict) -> bool:
+    """Whether every file in `seen` (plain_bytes) is still the one read then: a file saved while a build ran
+    (an editor, `git checkout`) may have been read twice, before and after, so what the build made of it
+    must not be kept under the key of the first reading."""
+    for path, then in seen.items():
+        try:
+            now = _identity(os.stat(path, follow_symlinks=False))
+        except OSError:
+            return False
+        if now != then:
+            return False
+    return True
 
 
 def tools() -> list[str]:

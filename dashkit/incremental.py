@@ -32,7 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
-from .cache import Parsed, Store, code_key, data_digest, digest, inputs_key, plain_bytes, store_for
+from .cache import Parsed, Store, code_key, data_digest, digest, inputs_key, plain_bytes, store_for, unchanged_since
 from .spill import (
     SpillLost,
     discard_spilled,
@@ -82,10 +82,11 @@ def build_and_write_incremental(root: Path, out: Path, label: str, store: Store 
     (see the module's doc). Raises WriteFailed, or write.OutChanged when out/ changed under the build (the
     caller writes in full)."""
     store = store if store is not None else store_for(root)
-    code = code_key(root)
-    inputs = inputs_key(root, code) if code is not None else None
+    seen: dict = {}  # every input file read for the keys -> its identity then
+    code = code_key(root, seen)
+    inputs = inputs_key(root, code, seen) if code is not None else None
     parsed = Parsed(store, code)
-    keys, readings = service_keys(root, inputs, parsed) if inputs is not None else (None, None)
+    keys, readings = service_keys(root, inputs, parsed, seen) if inputs is not None else (None, None)
     if keys is None:
         return None
     real_out = Path(os.path.realpath(out))
@@ -124,23 +125,31 @@ def build_and_write_incremental(root: Path, out: Path, label: str, store: Store 
         except SpillLost:  # a file written beside out/ could not be read back: the whole build runs
             return None
         written = write_output(out, files, docs, root, label=label)
+    panels = sum(head["panel_count"] for head in [*(part.head for part in parts.values()), top.head])
+    if not unchanged_since(seen):
+        # An input was saved while the build ran: what it made may be of the text read after the keys were
+        # taken. Nothing of it is kept under them (the parts' and files' entries name their own contents);
+        # out/ is written as a build without the cache would have written it, and the next build starts afresh.
+        store.withdraw({TOP, LINKS, DOC})
+        return Written(len(parts) + 1, len(files), panels, used)
     heads = {keys[rel]: part.head for rel, part in parts.items()}
     keep = {TOP: sorted(store.used.get(TOP, ())), LINKS: [inputs], DOC: sorted(store.used.get(DOC, ()))}
     files_index = {rel: [identities[rel], list(written[rel])] for rel in written}
     entry = {"format": INDEX_FORMAT, "files": files_index, "heads": heads, "keep": keep}
     store.put(OUT, out_key, entry, replace=True)
     prune(store, root, parsed, readings, list(heads.values()))
-    panels = sum(head["panel_count"] for head in [*heads.values(), top.head])
     return Written(len(heads) + 1, len(files), panels, used)
 
 
 # --- keys -----------------------------------------------------------------------------------------
-def service_keys(root: Path, inputs: str, parsed: Parsed) -> tuple[dict[str, str] | None, set[str]]:
+def service_keys(
+    root: Path, inputs: str, parsed: Parsed, seen: dict | None = None
+) -> tuple[dict[str, str] | None, set[str]]:
     """(service file -> the key of its part, in the order of a whole build (by name); the keys of these
     files as parsed). None when one is not a plain file: the whole build says what is wrong with it."""
     keys, readings = {}, set()
     for rel in sorted(service_files(root), key=lambda rel: rel[: -len(".yaml")]):
-        data = plain_bytes(os.path.join(root, rel))
+        data = plain_bytes(os.path.join(root, rel), seen)
         if data is None:
             return None, readings
         keys[rel] = digest(inputs, rel, data)

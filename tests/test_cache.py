@@ -347,3 +347,31 @@ def test_details_gone_from_the_cache_are_made_again_and_the_files_are_the_same(c
     override_levels(copy, 1)  # the service's alerts change: both rule files are joined again
     cached, plain = both_builds(copy)
     assert cached == plain and cached[0] == 0, cached[2]
+
+
+def test_a_file_edited_during_a_build_leaves_nothing_in_the_cache_for_its_old_text_edit_simulated(copy, monkeypatch):
+    """A service file saved while a build runs (an editor, `git checkout`): the build took its key from the
+    text it first read, and may make the part from the text it reads later. Kept under the first text's key,
+    that part would come back when the file holds that text again: a broken file would build, with the
+    output of a good one. (The edit is simulated at the one instant it matters: just after the keys.)"""
+    from dashkit import incremental
+    from dashkit.pipeline import build_and_write
+
+    service = _service(copy, 0)
+    good = service.read_text(encoding="utf-8")
+    break_service(copy, 0)  # an unknown key
+    broken = service.read_text(encoding="utf-8")
+    taken = incremental.service_keys
+
+    def keys_then_edit(*args):
+        keys = taken(*args)
+        service.write_text(good, encoding="utf-8")  # saved just after the build took its keys
+        return keys
+
+    monkeypatch.setattr(incremental, "service_keys", keys_then_edit)
+    build_and_write(copy, copy / CACHED, cache=True)  # it read the good text, so it builds
+    monkeypatch.setattr(incremental, "service_keys", taken)
+    service.write_text(broken, encoding="utf-8")  # undone: the broken text again
+    cached, plain = both_builds(copy)
+    assert plain[0] == 1 and "bogus_key" in plain[2], plain[2]
+    assert cached[:3] == plain[:3]  # exit status and words (out/ keeps the files of the build during the edit)
