@@ -170,12 +170,19 @@ def inputs_key(root: Path, code: str, seen: dict | None = None) -> str | None:
 
 
 def _files_key(parts: list, folders: list[tuple[Path, bool]], seen: dict | None = None) -> str | None:
-    """parts and every file's name and bytes in the folders (recursive or not; bytecode aside) as one key."""
+    """parts and every file's name and bytes in the folders (recursive or not; bytecode aside) as one key.
+    seen: also each folder's identity before it is listed (a file added later), dashkit's own aside (Python
+    may add its __pycache__ there)."""
     for folder, recursive in folders:
+        noting = seen is not None and Path(folder) != CODE
+        if noting:
+            note_folder(os.fspath(folder), seen)
         for top, dirs, files in os.walk(folder):
             if recursive and any(os.path.islink(os.path.join(top, d)) for d in dirs):
                 return None  # os.walk does not follow it, the engines would
             dirs[:] = sorted(d for d in dirs if d != "__pycache__") if recursive else []
+            for name in dirs if noting else ():
+                note_folder(os.path.join(top, name), seen)  # before os.walk lists it
             for name in sorted(files):
                 path = os.path.join(top, name)
                 data = plain_bytes(path, seen)
@@ -214,10 +221,17 @@ def _identity(info: os.stat_result) -> tuple:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
+def note_folder(path: str, seen: dict) -> None:
+    """A folder's identity into seen, taken before it is listed: a file created, removed or renamed in it
+    changes it."""
+    with contextlib.suppress(OSError):
+        seen[path] = _identity(os.stat(path, follow_symlinks=False))
+
+
 def unchanged_since(seen: dict) -> bool:
-    """Whether every file in `seen` (plain_bytes) is still the one read then: a file saved while a build ran
-    (an editor, `git checkout`) may have been read twice, before and after, so what the build made of it
-    must not be kept under the key of the first reading."""
+    """Whether every file and folder in `seen` (plain_bytes, note_folder) is still the one read then: a file
+    saved while a build ran (an editor, `git checkout`) may have been read twice, before and after, so what
+    the build made of it must not be kept under the key of the first reading."""
     for path, then in seen.items():
         try:
             now = _identity(os.stat(path, follow_symlinks=False))

@@ -32,7 +32,18 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
-from .cache import Parsed, Store, code_key, data_digest, digest, inputs_key, plain_bytes, store_for, unchanged_since
+from .cache import (
+    Parsed,
+    Store,
+    code_key,
+    data_digest,
+    digest,
+    inputs_key,
+    note_folder,
+    plain_bytes,
+    store_for,
+    unchanged_since,
+)
 from .spill import (
     SpillLost,
     discard_spilled,
@@ -45,6 +56,7 @@ from .spill import (
     spill_yaml,
 )
 from .values_files import service_files
+from .values_schema import schema_digest
 from .workers import LARGE_FLEET, forked_map, processes, siblings_failed
 from .write import FILE_MODE, Kept, Spilled, YamlPart, file_id, serialise_yaml, write_output
 
@@ -82,8 +94,10 @@ def build_and_write_incremental(root: Path, out: Path, label: str, store: Store 
     (see the module's doc). Raises WriteFailed, or write.OutChanged when out/ changed under the build (the
     caller writes in full)."""
     store = store if store is not None else store_for(root)
-    seen: dict = {}  # every input file read for the keys -> its identity then
+    seen: dict = {}  # every input file and folder read for the keys -> its identity then
+    schema = schema_digest()  # the values schema every check of this build uses, its forked shares' too
     code = code_key(root, seen)
+    code = code and digest(code, schema)
     inputs = inputs_key(root, code, seen) if code is not None else None
     parsed = Parsed(store, code)
     keys, readings = service_keys(root, inputs, parsed, seen) if inputs is not None else (None, None)
@@ -91,6 +105,30 @@ def build_and_write_incremental(root: Path, out: Path, label: str, store: Store 
         return None
     real_out = Path(os.path.realpath(out))
     out_key = digest("out", os.fspath(real_out))
+    try:
+        return _built_and_written(root, out, real_out, out_key, label, store, seen, inputs, parsed, keys, readings)
+    finally:
+        # An input saved while the build ran (an editor, `git checkout`) may have been read twice, for the keys
+        # and by the stages: whatever this build kept under keys of its inputs goes, however it ended (the parts'
+        # and files' entries, and the parsed files', name their own contents). Only a build whose inputs stayed
+        # as they were indexes out/.
+        if (OUT, out_key) not in store.written and not unchanged_since(seen):
+            store.withdraw({TOP, LINKS, DOC})
+
+
+def _built_and_written(
+    root: Path,
+    out: Path,
+    real_out: Path,
+    out_key: str,
+    label: str,
+    store: Store,
+    seen: dict,
+    inputs: str,
+    parsed: Parsed,
+    keys: dict[str, str],
+    readings: set[str],
+) -> Written | None:
     last = store.get(OUT, out_key)  # what the last build wrote there: its files, its parts' heads
     last = last if isinstance(last, dict) and last.get("format") == INDEX_FORMAT else {}
     index, known = last.get("files", {}), last.get("heads", {})
@@ -124,13 +162,11 @@ def build_and_write_incremental(root: Path, out: Path, label: str, store: Store 
                 return None
         except SpillLost:  # a file written beside out/ could not be read back: the whole build runs
             return None
+        if not unchanged_since(seen):  # every input is read by now: a tree of two versions is never written
+            return None
         written = write_output(out, files, docs, root, label=label)
     panels = sum(head["panel_count"] for head in [*(part.head for part in parts.values()), top.head])
-    if not unchanged_since(seen):
-        # An input was saved while the build ran: what it made may be of the text read after the keys were
-        # taken. Nothing of it is kept under them (the parts' and files' entries name their own contents);
-        # out/ is written as a build without the cache would have written it, and the next build starts afresh.
-        store.withdraw({TOP, LINKS, DOC})
+    if not unchanged_since(seen):  # saved during the write: out/ is one version, but not the keys' (above)
         return Written(len(parts) + 1, len(files), panels, used)
     heads = {keys[rel]: part.head for rel, part in parts.items()}
     keep = {TOP: sorted(store.used.get(TOP, ())), LINKS: [inputs], DOC: sorted(store.used.get(DOC, ()))}
@@ -148,6 +184,8 @@ def service_keys(
     """(service file -> the key of its part, in the order of a whole build (by name); the keys of these
     files as parsed). None when one is not a plain file: the whole build says what is wrong with it."""
     keys, readings = {}, set()
+    if seen is not None:
+        note_folder(os.path.join(root, "values", "services"), seen)  # a service file added meanwhile
     for rel in sorted(service_files(root), key=lambda rel: rel[: -len(".yaml")]):
         data = plain_bytes(os.path.join(root, rel), seen)
         if data is None:

@@ -3,6 +3,7 @@ the user's terms (unknown keys with a suggestion, missing keys, a short excerpt 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,13 +14,28 @@ from .suggest import did_you_mean
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "values.schema.json"
 _validators: dict[str, object] = {}
 _schema: dict | None = None
+_schema_digest: str | None = None
+
+
+def _load() -> None:
+    """The schema, read once a process (a forked share checks against its parent's)."""
+    global _schema, _schema_digest
+    if _schema is None:
+        data = SCHEMA_FILE.read_bytes()
+        _schema = json.loads(data.decode("utf-8"))
+        _schema_digest = hashlib.sha256(data).hexdigest()
+
+
+def schema_digest() -> str:
+    """The SHA-256 of the schema text this process checks values files against (read now if not yet): a
+    result kept under it names the very schema it was checked against, even if the file is saved meanwhile."""
+    _load()
+    return _schema_digest
 
 
 def _schema_for(kind: str):
-    global _schema
     if kind not in _validators:
-        if _schema is None:
-            _schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+        _load()
         doc = {"$ref": f"#/definitions/{kind}", "definitions": _schema["definitions"]}
         _validators[kind] = jsonschema().Draft7Validator(doc)
     return _validators[kind]

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -375,3 +376,108 @@ def test_a_file_edited_during_a_build_leaves_nothing_in_the_cache_for_its_old_te
     cached, plain = both_builds(copy)
     assert plain[0] == 1 and "bogus_key" in plain[2], plain[2]
     assert cached[:3] == plain[:3]  # exit status and words (out/ keeps the files of the build during the edit)
+
+
+# A build during which a file is saved, in a process of its own: the edit lands just after the build took its
+# keys, the one instant it matters (an editor or `git checkout` can save at any instant).
+DURING = """
+import json, shutil, sys
+from pathlib import Path
+root = Path.cwd()
+sys.path.insert(0, str(root))
+from dashkit import incremental
+from dashkit.pipeline import build_and_write
+taken = incremental.service_keys
+def keys_then_edit(*args):
+    keys = taken(*args)
+    edit()
+    return keys
+incremental.service_keys = keys_then_edit
+"""
+
+
+def during_a_build(root: Path, script: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", DURING + textwrap.dedent(script)], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_schema_saved_during_a_build_leaves_nothing_checked_against_it_edit_simulated(copy):
+    """The values schema loosened while a build ran, then restored: no file checked against the loose one is
+    taken from the cache as checked against the strict one."""
+    assert run_build(copy, CACHED)[0] == 0
+    break_service(copy, 0)  # an unknown key
+    during_a_build(
+        copy,
+        """
+        schema = root / "schemas" / "values.schema.json"
+        strict = schema.read_text()
+        def edit():
+            loose = json.loads(strict)
+            loose["definitions"]["service"]["properties"]["bogus_key"] = {}
+            schema.write_text(json.dumps(loose))
+        try:
+            build_and_write(root, root / "out-cached", cache=True)
+        except Exception as failed:  # checked against the schema it read first, the strict one
+            print(type(failed).__name__)
+        schema.write_text(strict)
+        """,
+    )
+    cached, plain = both_builds(copy)
+    assert plain[0] == 1 and "bogus_key" in plain[2], plain[2]
+    assert cached[:3] == plain[:3]
+
+
+def test_a_build_interrupted_after_a_file_was_saved_keeps_nothing_of_it_edit_simulated(copy):
+    """The rules saved while a build ran, the build then stopped by Ctrl-C at the write: what it kept of the
+    saved text must not come back once the rules hold their first text again."""
+    rules = copy / "values" / "rules.yaml"
+    first = rules.read_text(encoding="utf-8")
+    saved = first.replace("[5m]", "[6m]")
+    assert saved != first
+    rules.write_text(saved, encoding="utf-8")
+    assert run_build(copy, CACHED)[0] == 0  # so that the build below makes everything, its top too
+    rules.write_text(first, encoding="utf-8")
+    during_a_build(
+        copy,
+        f"""
+        def edit():
+            (root / "values" / "rules.yaml").write_text({saved!r})
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt
+        incremental.write_output = interrupted
+        try:
+            build_and_write(root, root / "out-cached", cache=True)
+        except KeyboardInterrupt:
+            pass
+        """,
+    )
+    rules.write_text(first, encoding="utf-8")  # the text the keys were taken from
+    assert run_build(copy, CACHED)[0] == 0  # every service built: the top is made, but an entry is not replaced
+    rename_panel(copy, 1)  # one service built again, the top taken from the cache under the same key
+    cached, plain = both_builds(copy)
+    assert cached[0] == 0, cached[2]
+    assert cached == plain
+
+
+def test_a_template_created_during_a_build_is_not_taken_for_there_edit_simulated(copy):
+    """A panel type whose template is created while a build runs, and removed afterwards: the cache does not
+    remember a build that found it."""
+    assert run_build(copy, CACHED)[0] == 0
+    service = _service(copy, 1)
+    text = service.read_text(encoding="utf-8")
+    assert "type: stat\n" in text
+    service.write_text(text.replace("type: stat\n", "type: stat2\n", 1), encoding="utf-8")
+    during_a_build(
+        copy,
+        """
+        def edit():
+            shutil.copy(root / "templates/panels/stat.jsonnet", root / "templates/panels/stat2.jsonnet")
+        build_and_write(root, root / "out-cached", cache=True)
+        """,
+    )
+    (copy / "templates" / "panels" / "stat2.jsonnet").unlink()
+    cached, plain = both_builds(copy)
+    assert plain[0] == 1 and "stat2" in plain[2], plain[2]
+    assert cached[:3] == plain[:3]
