@@ -66,15 +66,27 @@ def test_a_scenario_that_needs_time_to_pass_is_left_to_the_backfilled_check(tree
 def test_a_port_taken_between_being_picked_and_bound_stops_nothing_race_simulated(tree, tmp_path, monkeypatch):
     """A port found free is free only until something takes it: an outgoing connection or another program
     may get it before a server binds it. The race is simulated: every port "found free" is one this test
-    holds. The reference services then bind ports of their own, and Prometheus tries another port."""
-    import socket
+    serves, answering 200 to any request as a careless server would. The reference services then bind ports
+    of their own, and Prometheus, which finds that server answering in its place, tries another port."""
+    import http.server
+    import threading
 
     from dashkit.live import prometheus, reference_service
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        taken = held.getsockname()[1]
+    class Anything(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"status": "success", "data": {}}')
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Anything)
+    serving = threading.Thread(target=other.serve_forever, daemon=True)
+    serving.start()
+    try:
+        taken = other.server_port
         monkeypatch.setattr(reference_service, "free_port", lambda: taken)
         with ReferenceServices(tree.catalog, tree.services, BUSY) as ref:
             for job, url in sorted(ref.urls().items()):
@@ -84,7 +96,34 @@ def test_a_port_taken_between_being_picked_and_bound_stops_nothing_race_simulate
         monkeypatch.setattr(prometheus, "free_port", lambda: next(picks, None) or real_free_port())
         with prometheus.Prometheus(tmp_path / "tsdb", workdir=tmp_path) as prom:
             assert prom.port != taken
-            assert prom.api("/api/v1/status/buildinfo")["status"] == "success"
+            assert prom.api("/api/v1/status/buildinfo")["data"]["version"]
+    finally:
+        other.shutdown()
+        other.server_close()
+        serving.join(timeout=5)
+
+
+def test_prometheus_interrupted_while_it_starts_is_stopped(tmp_path, monkeypatch):
+    """Ctrl-C while Prometheus starts: the `with` block was never entered, so nothing else would stop it."""
+    import subprocess
+
+    from dashkit.live import prometheus
+
+    started, popen = [], subprocess.Popen
+
+    def recorded(*args, **kwargs):
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prometheus.subprocess, "Popen", recorded)
+    monkeypatch.setattr(prometheus.Prometheus, "_ours_ready", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prometheus.Prometheus(tmp_path / "tsdb", workdir=tmp_path).start()
+    assert len(started) == 1
+    assert started[0].poll() is not None, "prometheus was left running"
 
 
 def real_free_port() -> int:

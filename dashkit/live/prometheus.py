@@ -82,6 +82,7 @@ class Prometheus:
         self.rule_files = [Path(p) for p in rule_files]
         self.workdir = Path(workdir or self.tsdb.parent)
         self.proc: subprocess.Popen | None = None
+        self.log = None
         self.port = 0
 
     @property
@@ -99,10 +100,14 @@ class Prometheus:
         config = self.workdir / "prometheus.yml"
         rules = "".join(f"  - {json.dumps(str(p))}\n" for p in self.rule_files)
         config.write_text(self._config(rules), encoding="utf-8")
-        for _ in range(BIND_ATTEMPTS):  # the port found free may be taken before Prometheus binds it
-            self.port = free_port()
-            if self._started(config):
-                return
+        try:
+            for _ in range(BIND_ATTEMPTS):  # the port found free may be taken before Prometheus binds it
+                self.port = free_port()
+                if self._started(config):
+                    return
+        except BaseException:  # Ctrl-C in the wait, say: __exit__ will not run, so it is stopped here
+            self.stop()
+            raise
         raise RuntimeError(
             f"prometheus found no free port in {BIND_ATTEMPTS} attempts; see {self.workdir / 'prometheus.log'}"
         )
@@ -130,15 +135,24 @@ class Prometheus:
                 if b"address already in use" in (self.workdir / "prometheus.log").read_bytes():
                     return False
                 raise RuntimeError(f"prometheus exited with {code}; see {self.workdir / 'prometheus.log'}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return True
-            except OSError:
-                pass
+            if self._ours_ready():
+                return True
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"prometheus was not ready within {READY_TIMEOUT:.0f} s")
+
+    def _ours_ready(self) -> bool:
+        """Whether the server on self.port is ready and is this one: until it has bound the port, another
+        program that took it meanwhile (another Prometheus, any server) could answer."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
+                if response.status != 200:
+                    return False
+            answer = self.api("/api/v1/status/flags")
+        except (OSError, ValueError):
+            return False
+        flags = answer.get("data") if isinstance(answer, dict) else None
+        return isinstance(flags, dict) and flags.get("storage.tsdb.path") == str(self.tsdb)
 
     def _config(self, rules: str) -> str:
         text = "global:\n  evaluation_interval: 1m\n"
@@ -153,16 +167,17 @@ class Prometheus:
         return text + (f"rule_files:\n{rules}" if rules else "")
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=15)
-        self.proc = None
-        self.log.close()
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+            self.proc = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
     def api(self, path: str, **params) -> dict:
         """GET an API path; returns the decoded body (status 'success' or 'error')."""
