@@ -170,7 +170,8 @@ def inputs_key(root: Path, code: str, seen: dict | None = None) -> str | None:
 
 
 def _files_key(parts: list, folders: list[tuple[Path, bool]], seen: dict | None = None) -> str | None:
-    """parts and every file's name and bytes in the folders (recursive or not; bytecode aside) as one key.
+    """parts and every file's name and bytes in the folders (recursive or not; bytecode and hidden names aside)
+    as one key.
     seen: also each folder's identity before it is listed (a file added later), dashkit's own aside (Python
     may add its __pycache__ there)."""
     for folder, recursive in folders:
@@ -180,10 +181,10 @@ def _files_key(parts: list, folders: list[tuple[Path, bool]], seen: dict | None 
         for top, dirs, files in os.walk(folder):
             if recursive and any(os.path.islink(os.path.join(top, d)) for d in dirs):
                 return None  # os.walk does not follow it, the engines would
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__") if recursive else []
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__" and d[0] != ".") if recursive else []
             for name in dirs if noting else ():
                 note_folder(os.path.join(top, name), seen)  # before os.walk lists it
-            for name in sorted(files):
+            for name in sorted(name for name in files if name[0] != "."):  # an editor's lock or swap file
                 path = os.path.join(top, name)
                 data = plain_bytes(path, seen)
                 if data is None:

@@ -603,7 +603,7 @@ def _per_service_levels(rows: list[RowSpec], overridden: dict[str, Context]) -> 
 def catalog_specs(root: Path, docs: Documents) -> tuple[Catalog, list[Problem]]:
     metrics = (docs.catalog or {}).get("metrics", {})
     # Owners are the service files present, loaded cleanly or not, so one broken file is one problem.
-    known_owners = {p.stem for p in (root / "values" / "services").glob("*.yaml")} | {"all", "platform"}
+    known_owners = {rel[len("values/services/") : -len(".yaml")] for rel in service_files(root)} | {"all", "platform"}
     problems = [
         Problem(
             docs.catalog_src.at("metrics", name, "service"),

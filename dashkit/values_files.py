@@ -21,12 +21,14 @@ SCENARIOS = ("scenarios", "values/scenarios.yaml")
 
 
 def service_files(root: Path) -> list[str]:
-    """Every service file (values/services/*.yaml), relative to root, sorted."""
+    """Every service file (values/services/*.yaml, hidden names aside), relative to root, sorted."""
     try:
         names = os.listdir(Path(root) / "values" / "services")  # a fleet's thousand files: no Path per name
     except OSError:  # as glob: no folder, no service files (the catalog's checks then name what is missing)
         return []
-    return [f"values/services/{name}" for name in sorted(names) if name.endswith(".yaml")]
+    # A hidden name is an editor's, never a service: emacs links `.#name.yaml` to nothing while a buffer
+    # has unsaved changes, and that would have failed the build as a broken service file.
+    return [f"values/services/{name}" for name in sorted(names) if name.endswith(".yaml") and name[0] != "."]
 
 
 def values_files(root: Path) -> list[tuple[str, str]]:

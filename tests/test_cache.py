@@ -481,3 +481,20 @@ def test_a_template_created_during_a_build_is_not_taken_for_there_edit_simulated
     cached, plain = both_builds(copy)
     assert plain[0] == 1 and "stat2" in plain[2], plain[2]
     assert cached[:3] == plain[:3]
+
+
+def test_files_an_editor_keeps_beside_the_values_change_nothing(copy):
+    """A service file and the defaults open in editors: emacs links `.#name` to nothing while a buffer has
+    unsaved changes, vim keeps `.name.swp`. The build neither fails on them (the link was taken for a broken
+    service file) nor turns its cache off (a link is no input it can key), and writes what it writes without
+    them."""
+    assert run_build(copy, PLAIN, "--no-cache")[0] == 0
+    service = _service(copy, 0)
+    for folder, name in ((service.parent, service.name), (copy / "values", "defaults.yaml")):
+        (folder / f".#{name}").symlink_to("someone@host.4242:1700000000")
+        (folder / f".{name}.swp").write_bytes(b"b0VIM 9.0")
+    assert run_build(copy, CACHED)[0] == 0
+    before = inodes(copy / CACHED)
+    assert run_build(copy, CACHED)[0] == 0
+    assert inodes(copy / CACHED) == before  # every file carried over: the cache was used
+    assert tree(copy / CACHED) == tree(copy / PLAIN)
