@@ -103,6 +103,24 @@ def test_a_port_taken_between_being_picked_and_bound_stops_nothing_race_simulate
         serving.join(timeout=5)
 
 
+def test_a_down_services_port_stays_refused_while_the_check_runs(tree):
+    """A `down` service's target must refuse every scrape: its port is held (bound, not listening) for as long
+    as the services run, so nothing that binds a port meanwhile, the other services' servers included, can
+    answer there."""
+    import socket
+
+    job = sorted(tree.services)[0]
+    with ReferenceServices(
+        tree.catalog, tree.services, Scenario("down-now", events=({"kind": "down", "service": job},))
+    ) as ref:
+        down = next(j for j in ref.jobs if j.name == job)
+        assert down.registry is None and down.port
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            assert probe.connect_ex(("127.0.0.1", down.port)) != 0  # refused
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", down.port))  # nobody else can take it
+
+
 def test_prometheus_interrupted_while_it_starts_is_stopped(tmp_path, monkeypatch):
     """Ctrl-C while Prometheus starts: the `with` block was never entered, so nothing else would stop it."""
     import subprocess

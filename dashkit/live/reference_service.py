@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import random
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -30,7 +31,6 @@ from prometheus_client.platform_collector import PlatformCollector
 
 from ..specs import Catalog, MetricSpec
 from ..verify import NOT_EXPORTED
-from .prometheus import free_port
 from .synth import NO_HINTS, PLATFORM_JOB, Scenario, _is_error, _latest, _rate_at, _wave, label_sets, shape_for
 
 TICK = 0.25  # seconds between traffic steps
@@ -112,9 +112,7 @@ def build_jobs(
         if registry is not None and name != PLATFORM_JOB:  # what a service's client exports besides its own
             PlatformCollector(registry=registry)
             GCCollector(registry=registry)
-        # A served job's port is the one its server binds (ReferenceServices); a job that is down gets a port
-        # nothing listens on, which its scrapes find refused.
-        jobs[name] = Job(name, registry, 0 if registry is not None else free_port(), scraped=gone.get(name) != "absent")
+        jobs[name] = Job(name, registry, 0, scraped=gone.get(name) != "absent")  # its port: ReferenceServices
     for metric_name in sorted(catalog):
         metric = catalog[metric_name]
         if metric.recorded or metric_name in NOT_EXPORTED:  # what no service's /metrics carries
@@ -191,18 +189,25 @@ class ReferenceServices:
             raise ValueError(f"scenario {scenario.name} cannot be served live: {why}")
         self.jobs = build_jobs(catalog, services, scenario, renames, seed)
         self._servers: list = []
+        self._held: list[socket.socket] = []  # the down jobs' ports
         self._stop = threading.Event()
         self._traffic = threading.Thread(target=self._run, args=(seed,), name="reference-traffic", daemon=True)
 
     def __enter__(self) -> ReferenceServices:
         try:
             for job in self.jobs:
+                # Port 0: the kernel gives a free one as the socket binds. A port found free beforehand could be
+                # taken meanwhile (any outgoing connection may get it): a served job's server would fail to start,
+                # a down job's target could answer.
                 if job.registry is not None:
-                    # Port 0: the kernel gives a free one as the server binds. A port found free beforehand could
-                    # be taken meanwhile (any outgoing connection may get it), and the check would fail to start.
                     server, thread = start_http_server(0, addr="127.0.0.1", registry=job.registry)
                     self._servers.append((server, thread))
                     job.port = server.server_port
+                else:  # down: a port held but not listening, so every scrape of it is refused
+                    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    self._held.append(held)
+                    held.bind(("127.0.0.1", 0))
+                    job.port = held.getsockname()[1]
         except BaseException:
             self.stop()
             raise
@@ -236,3 +241,6 @@ class ReferenceServices:
             server.server_close()
             thread.join(timeout=5)
         self._servers.clear()
+        for held in self._held:
+            held.close()
+        self._held.clear()
