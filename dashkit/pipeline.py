@@ -92,7 +92,7 @@ class Staged:
     dashboards: list[Assembled]
     rules: Rules | None
     tree: OutTree
-    files: dict[str, str]  # out/-relative path -> text: every dashboard, rule and provisioning file
+    files: dict[str, str]  # out/-relative path -> text: every file of out/ (none once a problem is found)
     rule_docs: dict[str, dict]  # rule and provisioning files as documents, each rule group a YamlPart
     catalog: Catalog
     usages: dict[str, dict[str, list[str]]]  # dashboard path -> metric -> the panels that show it
