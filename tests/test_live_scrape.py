@@ -65,13 +65,14 @@ def test_a_scenario_that_needs_time_to_pass_is_left_to_the_backfilled_check(tree
 
 def test_a_port_taken_between_being_picked_and_bound_stops_nothing_race_simulated(tree, tmp_path, monkeypatch):
     """A port found free is free only until something takes it: an outgoing connection or another program
-    may get it before a server binds it. The race is simulated: every port "found free" is one this test
-    serves, answering 200 to any request as a careless server would. The reference services then bind ports
-    of their own, and Prometheus, which finds that server answering in its place, tries another port."""
+    may get it before a server binds it. The race is simulated for Prometheus: the first ports it "finds
+    free" are one this test serves, answering 200 to any request as a careless server would; Prometheus finds
+    that server answering in its place and tries another port. The reference services bind port 0 and take
+    the kernel's: none of them answers on the taken port, and each answers on its own."""
     import http.server
     import threading
 
-    from dashkit.live import prometheus, reference_service
+    from dashkit.live import prometheus
 
     class Anything(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -87,7 +88,6 @@ def test_a_port_taken_between_being_picked_and_bound_stops_nothing_race_simulate
     serving.start()
     try:
         taken = other.server_port
-        monkeypatch.setattr(reference_service, "free_port", lambda: taken)
         with ReferenceServices(tree.catalog, tree.services, BUSY) as ref:
             for job, url in sorted(ref.urls().items()):
                 assert f":{taken}/" not in url, job
