@@ -92,8 +92,8 @@ def test_a_port_taken_between_being_picked_and_bound_stops_nothing_race_simulate
             for job, url in sorted(ref.urls().items()):
                 assert f":{taken}/" not in url, job
                 assert "# TYPE" in urllib.request.urlopen(url, timeout=10).read().decode(), job
-        picks = iter([taken, taken])
-        monkeypatch.setattr(prometheus, "free_port", lambda: next(picks, None) or real_free_port())
+        picks, free_port = iter([taken, taken]), prometheus.free_port
+        monkeypatch.setattr(prometheus, "free_port", lambda: next(picks, None) or free_port())
         with prometheus.Prometheus(tmp_path / "tsdb", workdir=tmp_path) as prom:
             assert prom.port != taken
             assert prom.api("/api/v1/status/buildinfo")["data"]["version"]
@@ -142,14 +142,6 @@ def test_prometheus_interrupted_while_it_starts_is_stopped(tmp_path, monkeypatch
         prometheus.Prometheus(tmp_path / "tsdb", workdir=tmp_path).start()
     assert len(started) == 1
     assert started[0].poll() is not None, "prometheus was left running"
-
-
-def real_free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_healthy_platform_scraped_live_passes_every_check(tree, tmp_path):
